@@ -1,0 +1,169 @@
+// Command drainworker takes backend servers out of Alibaba Cloud SLB VServer
+// groups as drain requests on NATS JetStream ask, and reports each outcome.
+// See the contract in the README. This file only wires.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/slbdrain/slbdrain/internal/embedded"
+	"github.com/slbdrain/slbdrain/worker"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run is main with its inputs passed in; it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	o, err := parseFlags(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "drainworker:", err)
+		return 2
+	}
+	log, err := newLogger(o.logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "drainworker:", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	if err := serve(ctx, o, log); err != nil {
+		log.Error("drainworker failed", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string, out io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(out)), lvl)
+	return zap.New(core), nil
+}
+
+func serve(ctx context.Context, o *options, log *zap.Logger) error {
+	url := o.natsURL
+	if url == "" {
+		srv, err := embedded.Start(ctx, embedded.Config{Listen: o.embeddedListen, DataDir: o.dataDir, ServerName: "drainworker-embedded", Logger: log.Named("nats")})
+		if err != nil {
+			return fmt.Errorf("start embedded nats: %w", err)
+		}
+		defer srv.Shutdown() // stops last, after the worker
+		url = srv.ClientURL()
+		log.Info("embedded JetStream server started", zap.String("url", url), zap.String("data_dir", o.dataDir))
+	}
+	nc, err := nats.Connect(url, natsOptions(o, log)...)
+	if err != nil {
+		return fmt.Errorf("connect to nats %s: %w", url, err)
+	}
+	defer nc.Close()
+
+	newRemover, err := worker.NewSDKRemoverFactory(worker.SDKConfig{
+		Endpoint: o.slbEndpoint, ReadTimeout: o.slbTimeout, ConnectTimeout: min(o.slbTimeout, 5*time.Second)})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w, err := worker.New(o.worker, nc, newRemover, worker.WithLogger(log), worker.WithRegisterer(reg))
+	if err != nil {
+		return err
+	}
+	stopHTTP, err := serveHTTP(o.metricsAddr, reg, w, log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+	err = w.Run(ctx)
+	if err == nil {
+		// Flush what acks and events are still buffered before closing.
+		if ferr := nc.FlushTimeout(5 * time.Second); ferr != nil {
+			log.Warn("flush nats", zap.Error(ferr))
+		}
+	}
+	return err
+}
+
+func natsOptions(o *options, log *zap.Logger) []nats.Option {
+	opts := []nats.Option{
+		nats.Name("drainworker"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", zap.Error(err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", zap.String("url", nc.ConnectedUrlRedacted()))
+		}),
+	}
+	if o.natsCreds != "" {
+		opts = append(opts, nats.UserCredentials(o.natsCreds))
+	}
+	if o.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(o.tlsCA))
+	}
+	if o.tlsCert != "" || o.tlsKey != "" {
+		opts = append(opts, nats.ClientCert(o.tlsCert, o.tlsKey))
+	}
+	return opts
+}
+
+// serveHTTP serves /metrics, /healthz (the process is alive) and /readyz
+// (the worker takes work; the body says why not).
+func serveHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *zap.Logger) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(rw, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		if err := w.Ready(); err != nil {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(rw, "ready")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", zap.Error(err))
+		}
+	}()
+	log.Info("serving metrics and health", zap.String("addr", ln.Addr().String()))
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}

@@ -1,0 +1,133 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slbdrain/slbdrain/retry"
+)
+
+// Config is everything the worker needs to know; cmd/drainworker fills it from
+// flags and the environment. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	Consumer      string        // durable consumer name
+	FilterSubject string        // the requests this worker serves
+	AckWait       time.Duration // JetStream AckWait of the consumer
+	MaxAckPending int           // how many requests the worker may hold: memory bound and back-pressure
+	PullExpiry    time.Duration // pull request expiry; short, so failover of the consumer leader is quick
+	PullHeartbeat time.Duration // idle heartbeat of pull requests
+	// PriorityGroup, when set, makes the consumer pin one client (PriorityPolicyPinned):
+	// one active replica, the others hot standbys. PinnedTTL is the failover time.
+	PriorityGroup string
+	PinnedTTL     time.Duration
+
+	StreamReplicas  int           // replicas of streams the worker creates
+	EventMaxAge     time.Duration // retention of the events stream the worker creates
+	DuplicateWindow time.Duration
+
+	MaxBatch          int           // backend servers per API call
+	Concurrency       int           // API calls in flight over all groups
+	SLBQPS            float64       // ceiling of the adaptive call rate
+	Linger            time.Duration // how long an idle group waits for company
+	MaxLinger         time.Duration // how long a group may keep waiting while company keeps arriving
+	MaxRetry          time.Duration // deadline of a request that sets none, from its arrival in the stream
+	Retry             retry.Policy
+	CredentialRetry   time.Duration // how often credentials are probed while they fail
+	HeartbeatInterval time.Duration // InProgress for held messages; default AckWait/3
+	ShutdownTimeout   time.Duration
+	StatsInterval     time.Duration // how often consumer backlog gauges are polled
+}
+
+// DefaultConfig returns the contract's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Consumer:        "drainworker",
+		FilterSubject:   "slb.drain.request.>",
+		AckWait:         30 * time.Second,
+		MaxAckPending:   20000,
+		PullExpiry:      5 * time.Second,
+		PullHeartbeat:   time.Second,
+		PriorityGroup:   "drainworker",
+		PinnedTTL:       15 * time.Second,
+		StreamReplicas:  1,
+		EventMaxAge:     30 * 24 * time.Hour,
+		DuplicateWindow: 2 * time.Minute,
+		MaxBatch:        20,
+		Concurrency:     16,
+		SLBQPS:          20,
+		Linger:          5 * time.Millisecond,
+		MaxLinger:       50 * time.Millisecond,
+		MaxRetry:        15 * time.Minute,
+		Retry:           retry.DefaultPolicy(),
+		CredentialRetry: 10 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+		StatsInterval:   5 * time.Second,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setDefault(&c.Consumer, d.Consumer)
+	setDefault(&c.FilterSubject, d.FilterSubject)
+	setDefault(&c.AckWait, d.AckWait)
+	setDefault(&c.MaxAckPending, d.MaxAckPending)
+	setDefault(&c.PullExpiry, d.PullExpiry)
+	setDefault(&c.PullHeartbeat, d.PullHeartbeat)
+	setDefault(&c.PinnedTTL, d.PinnedTTL)
+	setDefault(&c.StreamReplicas, d.StreamReplicas)
+	setDefault(&c.EventMaxAge, d.EventMaxAge)
+	setDefault(&c.DuplicateWindow, d.DuplicateWindow)
+	setDefault(&c.MaxBatch, d.MaxBatch)
+	setDefault(&c.Concurrency, d.Concurrency)
+	setDefault(&c.SLBQPS, d.SLBQPS)
+	setDefault(&c.MaxLinger, d.MaxLinger)
+	setDefault(&c.MaxRetry, d.MaxRetry)
+	setDefault(&c.Retry, d.Retry)
+	setDefault(&c.CredentialRetry, d.CredentialRetry)
+	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setDefault(&c.StatsInterval, d.StatsInterval)
+	setDefault(&c.HeartbeatInterval, c.AckWait/3)
+	return c
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// Validate reports every setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBatch < 1 || c.MaxBatch > 20 {
+		errs = append(errs, fmt.Errorf("max batch %d: must be 1..20 (the API's limit per call)", c.MaxBatch))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency %d: must be at least 1", c.Concurrency))
+	}
+	if c.SLBQPS <= 0 {
+		errs = append(errs, fmt.Errorf("slb qps %g: must be positive", c.SLBQPS))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("linger %s: must not be negative", c.Linger))
+	}
+	if c.HeartbeatInterval >= c.AckWait {
+		errs = append(errs, fmt.Errorf("heartbeat interval %s: must be below ack wait %s", c.HeartbeatInterval, c.AckWait))
+	}
+	if c.PullHeartbeat < 500*time.Millisecond || c.PullHeartbeat >= c.PullExpiry/2 {
+		errs = append(errs, fmt.Errorf("pull heartbeat %s: must be at least 500ms and below half the pull expiry %s", c.PullHeartbeat, c.PullExpiry))
+	}
+	if c.PriorityGroup != "" && c.PullExpiry >= c.PinnedTTL {
+		errs = append(errs, fmt.Errorf("pull expiry %s: must be below pinned ttl %s, or the pin moves while the active worker waits", c.PullExpiry, c.PinnedTTL))
+	}
+	if c.DuplicateWindow < 2*time.Minute {
+		errs = append(errs, fmt.Errorf("duplicate window %s: the contract requires at least 2m", c.DuplicateWindow))
+	}
+	if err := c.Retry.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("retry policy: %w", err))
+	}
+	return errors.Join(errs...)
+}

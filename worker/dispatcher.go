@@ -1,0 +1,97 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/retry"
+)
+
+// dispatch is one of --concurrency goroutines making API calls. It owns its
+// Remover: the SDK client is not safe for concurrent use.
+func (w *Worker) dispatch(ctx context.Context) {
+	var api Remover
+	for {
+		g := w.co.ready.pop(ctx)
+		if g == nil {
+			return
+		}
+		// The token comes before the batch is cut: while a call waits for the
+		// account's rate, its group keeps filling, so a quota-bound drain
+		// sends full batches.
+		if err := w.limiter.Wait(ctx); err != nil {
+			w.co.ready.push(g) // not lost: release() or the next worker will see it
+			return
+		}
+		cl := w.co.take(g)
+		if cl == nil {
+			continue
+		}
+		if api == nil {
+			var err error
+			if api, err = w.newRemover(); err != nil {
+				w.log.Error("cannot create SLB client", zap.Error(err))
+				w.complete(cl, callResult{err: err, class: retry.Credentials}, 0)
+				continue
+			}
+		}
+		res, took := w.call(api, cl)
+		if res.class == retry.Credentials {
+			api = nil // rebuilt from fresh credentials next time
+		}
+		w.complete(cl, res, took)
+	}
+}
+
+func (w *Worker) call(api Remover, cl *call) (callResult, time.Duration) {
+	w.m.callsInFlight.Inc()
+	start := time.Now()
+	id, err := api.RemoveBackendServers(cl.g.key.region, cl.g.key.id, cl.servers)
+	took := time.Since(start)
+	w.m.callsInFlight.Dec()
+	res := callResult{err: err, requestID: id}
+	if err != nil {
+		res.class = retry.Classify(err)
+		res.requestID = retry.RequestID(err)
+	}
+	return res, took
+}
+
+func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
+	class := "ok"
+	if res.err != nil {
+		class = res.class.String()
+	}
+	w.m.apiCalls.WithLabelValues(class).Inc()
+	w.m.apiCallDuration.Observe(took.Seconds())
+	w.m.serversPerCall.Observe(float64(len(cl.servers)))
+	if ce := w.log.Check(zap.DebugLevel, "slb call"); ce != nil {
+		ce.Write(zap.String("region_id", cl.g.key.region), zap.String("vserver_group_id", cl.g.key.id),
+			zap.Int("servers", len(cl.servers)), zap.Int("requests", len(cl.reqs)), zap.String("class", class),
+			zap.String("api_request_id", res.requestID), zap.Duration("duration", took), zap.Error(res.err))
+	}
+	switch {
+	case res.err == nil:
+		w.limiter.Succeeded()
+	case res.class == retry.Throttled:
+		w.limiter.Throttled()
+	case res.class == retry.Permanent:
+		w.log.Warn("slb call failed permanently", zap.String("region_id", cl.g.key.region),
+			zap.String("vserver_group_id", cl.g.key.id), zap.Int("requests", len(cl.reqs)),
+			zap.String("code", retry.Code(res.err)), zap.String("api_request_id", res.requestID), zap.Error(res.err))
+	}
+	progress := w.co.complete(cl, res)
+	if res.err != nil && res.class == retry.Credentials {
+		w.credentialsFailed(cl.g.key, res.err)
+	}
+	subject := messages.ProgressSubject(cl.g.key.region, cl.g.key.id)
+	for _, p := range progress {
+		data, _ := json.Marshal(p) // plain struct: cannot fail
+		// Progress is a courtesy: nothing relies on it, so errors are dropped.
+		_ = w.nc.Publish(subject, data)
+	}
+}

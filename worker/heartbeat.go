@@ -1,0 +1,53 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// heartbeat tells JetStream, well inside AckWait, that every message the
+// worker holds (queued, in flight, backing off, being reported) is in
+// progress, so waiting work is not redelivered. One ticker for all.
+func (w *Worker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(w.cfg.HeartbeatInterval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := w.now()
+			for _, msg := range w.co.due(now.Add(-w.cfg.HeartbeatInterval), now) {
+				_ = msg.InProgress() // a lost one is repeated next round, well inside AckWait
+			}
+		}
+	}
+}
+
+// pollConsumer keeps the consumer's backlog gauges current: what dashboards
+// and alerts watch in a storm.
+func (w *Worker) pollConsumer(ctx context.Context) {
+	t := time.NewTicker(w.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		cons := w.consumer
+		w.mu.Unlock()
+		infoCtx, cancel := context.WithTimeout(ctx, w.cfg.StatsInterval)
+		info, err := cons.Info(infoCtx)
+		cancel()
+		if err != nil {
+			w.log.Debug("consumer info", zap.Error(err))
+			continue
+		}
+		w.m.consumerPending.Set(float64(info.NumPending))
+		w.m.consumerAckPending.Set(float64(info.NumAckPending))
+	}
+}

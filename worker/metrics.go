@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the worker's Prometheus families, all prefixed slbdrain_.
+type metrics struct {
+	requestsReceived   prometheus.Counter
+	redeliveries       prometheus.Counter
+	outcomes           *prometheus.CounterVec // status
+	apiCalls           *prometheus.CounterVec // class: ok, throttled, transient, credentials, permanent
+	apiCallDuration    prometheus.Histogram
+	serversPerCall     prometheus.Histogram
+	requestLatency     prometheus.Histogram
+	callsInFlight      prometheus.Gauge
+	heldRequests       prometheus.Gauge
+	activeGroups       prometheus.Gauge
+	rateLimit          prometheus.Gauge
+	publishFailures    prometheus.Counter
+	credentialsFailing prometheus.Gauge
+	consumerPending    prometheus.Gauge
+	consumerAckPending prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requestsReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_requests_received_total", Help: "Drain request deliveries taken from JetStream, redeliveries included."}),
+		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_redeliveries_total", Help: "Drain request deliveries with NumDelivered > 1."}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slbdrain_outcomes_total", Help: "Outcome events acknowledged by JetStream, by status."}, []string{"status"}),
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slbdrain_api_calls_total", Help: "RemoveVServerGroupBackendServers calls, by result class (ok or the error class)."}, []string{"class"}),
+		apiCallDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "slbdrain_api_call_duration_seconds", Help: "Duration of SLB API calls.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		serversPerCall: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "slbdrain_servers_per_call", Help: "Backend servers carried by one API call.",
+			Buckets: []float64{1, 2, 4, 8, 12, 16, 19, 20}}),
+		requestLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "slbdrain_request_latency_seconds", Help: "Time from a request's arrival in the stream to its outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 14)}),
+		callsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_calls_in_flight", Help: "SLB API calls in flight."}),
+		heldRequests: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_held_requests", Help: "Requests the worker holds unacked: queued, in flight, backing off or being reported."}),
+		activeGroups: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_active_groups", Help: "VServer groups with queued or in-flight work."}),
+		rateLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_rate_limit_calls_per_second", Help: "Current adaptive API call rate."}),
+		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_event_publish_failures_total", Help: "Outcome events JetStream did not acknowledge; their requests are redelivered."}),
+		credentialsFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_credentials_failing", Help: "1 while the SLB API rejects the worker's credentials."}),
+		consumerPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_consumer_pending", Help: "Requests in the stream not yet delivered to the consumer (polled)."}),
+		consumerAckPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_consumer_ack_pending", Help: "Requests delivered and not yet acked, over all replicas (polled)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requestsReceived, m.redeliveries, m.outcomes, m.apiCalls, m.apiCallDuration,
+			m.serversPerCall, m.requestLatency, m.callsInFlight, m.heldRequests, m.activeGroups,
+			m.rateLimit, m.publishFailures, m.credentialsFailing, m.consumerPending, m.consumerAckPending)
+	}
+	return m
+}

@@ -1,0 +1,100 @@
+package worker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/slbdrain/slbdrain/messages"
+)
+
+// request is a drain request the worker holds, from its delivery until its
+// outcome event is acknowledged or it is handed back to JetStream.
+// Fields below the line are guarded by coalescer.mu.
+type request struct {
+	seq        uint64 // stream sequence: the key of the held set
+	req        messages.DrainRequest
+	receivedAt time.Time // arrival in the stream: stable across redeliveries
+	deadline   time.Time
+
+	msg       jetstream.Msg // the latest delivery
+	lastBeat  time.Time     // last InProgress, or delivery
+	removed   []bool        // parallel to req.BackendServers
+	remaining int
+	apiIDs    []string
+	attempts  int
+	lastCall  uint64 // the call that last counted an attempt, so a call counts once per request
+	done      bool   // outcome decided, or handed back to JetStream
+}
+
+func newRequest(msg jetstream.Msg, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry time.Duration, now time.Time) *request {
+	r := &request{
+		seq:        meta.Sequence.Stream,
+		req:        req,
+		receivedAt: meta.Timestamp,
+		msg:        msg,
+		lastBeat:   now,
+		removed:    make([]bool, len(req.BackendServers)),
+		remaining:  len(req.BackendServers),
+	}
+	if req.Deadline != nil {
+		r.deadline = *req.Deadline
+	} else {
+		r.deadline = meta.Timestamp.Add(maxRetry)
+	}
+	return r
+}
+
+// expired says whether the request's deadline has passed.
+func (r *request) expired(now time.Time) bool { return !now.Before(r.deadline) }
+
+// outcome builds the request's terminal event.
+func (r *request) outcome(status messages.Status, e *messages.Error, now time.Time) *messages.Outcome {
+	o := &messages.Outcome{
+		Version:        messages.Version,
+		RequestID:      r.req.RequestID,
+		Status:         status,
+		RegionID:       r.req.RegionID,
+		VServerGroupID: r.req.VServerGroupID,
+		BackendServers: r.req.BackendServers,
+		APIRequestIDs:  r.apiIDs,
+		Attempts:       r.attempts,
+		ReceivedAt:     r.receivedAt,
+		FinishedAt:     now,
+		Error:          e,
+		Source:         r.req.Source,
+		Reason:         r.req.Reason,
+		StreamSequence: r.seq,
+	}
+	if o.APIRequestIDs == nil {
+		o.APIRequestIDs = []string{}
+	}
+	if status == messages.StatusFailed {
+		for i, s := range r.req.BackendServers {
+			if r.removed[i] {
+				o.Removed = append(o.Removed, s)
+			} else {
+				o.NotRemoved = append(o.NotRemoved, s)
+			}
+		}
+	}
+	return o
+}
+
+func (r *request) removedCount() int { return len(r.removed) - r.remaining }
+
+func deadlineError(r *request) *messages.Error {
+	return &messages.Error{
+		Code: messages.CodeDeadlineExceeded,
+		Message: fmt.Sprintf("deadline %s passed with %d of %d backend servers removed",
+			r.deadline.UTC().Format(time.RFC3339Nano), r.removedCount(), len(r.removed)),
+	}
+}
+
+// report is a finished request on its way to the reporter.
+type report struct {
+	r       *request
+	outcome *messages.Outcome
+	term    bool // rejected: Term instead of Ack
+}

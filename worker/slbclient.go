@@ -1,0 +1,150 @@
+package worker
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials/provider"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/slb"
+
+	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/retry"
+)
+
+// Remover is what the dispatcher needs of the SLB API. One Remover serves one
+// goroutine at a time: the SDK client behind it is not safe for concurrent use.
+type Remover interface {
+	// RemoveBackendServers calls RemoveVServerGroupBackendServers once and
+	// returns Alibaba's RequestId (also on most errors).
+	RemoveBackendServers(region, group string, servers []messages.BackendServer) (requestID string, err error)
+	// Probe makes a read-only call (DescribeVServerGroupAttribute) to learn
+	// whether the worker's credentials work again.
+	Probe(region, group string) error
+}
+
+// RemoverFactory builds a Remover. It is called once per dispatcher goroutine,
+// and again after a credentials error so that rotated credentials are picked up.
+type RemoverFactory func() (Remover, error)
+
+// SDKConfig configures the Alibaba Cloud SDK adapter.
+type SDKConfig struct {
+	// Endpoint overrides the SLB endpoint, with scheme ("http://127.0.0.1:9100").
+	// Empty: the SDK resolves the endpoint of each request's region, over HTTPS.
+	Endpoint       string
+	ReadTimeout    time.Duration
+	ConnectTimeout time.Duration
+	// Credential, when nil, is resolved from the SDK's default chain:
+	// environment, credentials file, ECS RAM role.
+	Credential auth.Credential
+}
+
+// NewSDKRemoverFactory validates cfg and returns a factory of SDK-backed Removers.
+func NewSDKRemoverFactory(cfg SDKConfig) (RemoverFactory, error) {
+	scheme, domain := "HTTPS", ""
+	if cfg.Endpoint != "" {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("slb endpoint %q: want scheme://host[:port] with scheme http or https", cfg.Endpoint)
+		}
+		scheme, domain = strings.ToUpper(u.Scheme), u.Host
+	}
+	// The SDK initialises package-level endpoint tables lazily, unguarded:
+	// clients are created one at a time.
+	var creating sync.Mutex
+	return func() (Remover, error) {
+		creating.Lock()
+		defer creating.Unlock()
+		cred := cfg.Credential
+		if cred == nil {
+			var err error
+			if cred, err = provider.DefaultChain.Resolve(); err != nil {
+				return nil, fmt.Errorf("resolve alibaba cloud credentials: %w", err)
+			}
+		}
+		config := sdk.NewConfig().WithAutoRetry(false).WithScheme(scheme)
+		// The region given here only seeds the SDK; every request names its own.
+		client, err := slb.NewClientWithOptions("cn-hangzhou", config, cred)
+		if err != nil {
+			return nil, fmt.Errorf("create slb client: %w", err)
+		}
+		return &sdkRemover{client: client, scheme: scheme, domain: domain,
+			readTimeout: cfg.ReadTimeout, connectTimeout: cfg.ConnectTimeout}, nil
+	}, nil
+}
+
+type sdkRemover struct {
+	client         *slb.Client
+	scheme, domain string
+	readTimeout    time.Duration
+	connectTimeout time.Duration
+}
+
+func (r *sdkRemover) prepare(req *requests.RpcRequest, region string) {
+	req.Scheme = r.scheme
+	if r.domain != "" {
+		req.Domain = r.domain
+	}
+	req.RegionId = region
+	// Timeouts per request: setting them on the client writes shared state.
+	if r.readTimeout > 0 {
+		req.SetReadTimeout(r.readTimeout)
+	}
+	if r.connectTimeout > 0 {
+		req.SetConnectTimeout(r.connectTimeout)
+	}
+}
+
+func (r *sdkRemover) RemoveBackendServers(region, group string, servers []messages.BackendServer) (string, error) {
+	req := slb.CreateRemoveVServerGroupBackendServersRequest()
+	r.prepare(req.RpcRequest, region)
+	req.VServerGroupId = group
+	req.BackendServers = encodeBackendServers(servers)
+	resp, err := r.client.RemoveVServerGroupBackendServers(req)
+	if err != nil {
+		// The SDK's transport errors quote the signed URL, security token included.
+		return "", retry.Redact(err)
+	}
+	return resp.RequestId, nil
+}
+
+func (r *sdkRemover) Probe(region, group string) error {
+	req := slb.CreateDescribeVServerGroupAttributeRequest()
+	r.prepare(req.RpcRequest, region)
+	req.VServerGroupId = group
+	_, err := r.client.DescribeVServerGroupAttribute(req)
+	return retry.Redact(err)
+}
+
+// encodeBackendServers writes the API's BackendServers parameter:
+// [{"ServerId":"i-1","Port":"80","Type":"ecs"},...]. Server ids and types are
+// validated by messages (no characters that need JSON escaping).
+func encodeBackendServers(servers []messages.BackendServer) string {
+	var b strings.Builder
+	b.Grow(len(servers) * 56)
+	b.WriteByte('[')
+	for i, s := range servers {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"ServerId":"`)
+		b.WriteString(s.ServerID)
+		b.WriteString(`","Port":"`)
+		b.WriteString(strconv.Itoa(s.Port))
+		b.WriteString(`","Type":"`)
+		t := s.Type
+		if t == "" {
+			t = messages.TypeECS
+		}
+		b.WriteString(t)
+		b.WriteString(`"}`)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
