@@ -42,8 +42,13 @@ type harness struct {
 
 func newHarness(t *testing.T, simCfg slbsim.Config) *harness {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	nc, js := natstest.Connect(t, srv.ClientURL())
+	return newHarnessAt(t, natstest.RunServer(t).ClientURL(), simCfg)
+}
+
+// newHarnessAt uses the NATS server(s) at url: a single node or a cluster.
+func newHarnessAt(t *testing.T, url string, simCfg slbsim.Config) *harness {
+	t.Helper()
+	nc, js := natstest.Connect(t, url)
 	if simCfg.AccessKeys == nil {
 		simCfg.AccessKeys = map[string]string{testAK: testSecret}
 	}
@@ -52,7 +57,7 @@ func newHarness(t *testing.T, simCfg slbsim.Config) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = simSrv.Close() })
-	h := &harness{t: t, url: srv.ClientURL(), nc: nc, js: js, sim: sim, simURL: simSrv.URL, logs: &syncBuffer{}}
+	h := &harness{t: t, url: url, nc: nc, js: js, sim: sim, simURL: simSrv.URL, logs: &syncBuffer{}}
 	t.Cleanup(func() {
 		// Workers log at debug level here: every API call, every outcome.
 		if strings.Contains(h.logs.String(), testSecret) {
@@ -80,7 +85,7 @@ func testConfig() Config {
 // called or the test ends. stop waits for Run to return and gives its error.
 func (h *harness) startWorker(cfg Config, opts ...Option) (w *Worker, stop func() error, nc *nats.Conn) {
 	h.t.Helper()
-	nc, err := nats.Connect(h.url)
+	nc, err := nats.Connect(h.url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -138,10 +143,13 @@ func (h *harness) waitReady(w *Worker) {
 
 // ensureStreams creates the streams without a worker, so tests can publish
 // before any worker runs.
-func (h *harness) ensureStreams() {
+func (h *harness) ensureStreams() { h.ensureStreamsWith(testConfig()) }
+
+func (h *harness) ensureStreamsWith(cfg Config) {
 	h.t.Helper()
 	ctx := context.Background()
-	for _, sc := range []jetstream.StreamConfig{RequestStreamConfig(testConfig().withDefaults()), EventStreamConfig(testConfig().withDefaults())} {
+	cfg = cfg.withDefaults()
+	for _, sc := range []jetstream.StreamConfig{RequestStreamConfig(cfg), EventStreamConfig(cfg)} {
 		if _, err := h.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			h.t.Fatal(err)
 		}
@@ -289,6 +297,12 @@ func (l *eventLog) wait(t *testing.T, timeout time.Duration, ids ...string) map[
 			t.Fatalf("no outcome within %s for %d requests: %v", timeout, len(missing), missing)
 		}
 	}
+}
+
+func (l *eventLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.all)
 }
 
 // waitCount waits until at least n events have arrived.

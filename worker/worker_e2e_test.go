@@ -355,10 +355,7 @@ func TestCredentialFailureThenRecovery(t *testing.T) {
 		err := w.Ready()
 		return err != nil && strings.Contains(err.Error(), "credentials")
 	})
-	h.events.mu.Lock()
-	n := len(h.events.all)
-	h.events.mu.Unlock()
-	if n != 0 {
+	if n := h.events.len(); n != 0 {
 		t.Fatalf("%d events while credentials fail, want none", n)
 	}
 	h.sim.SetAccessKey(testAK, testSecret)
