@@ -102,6 +102,21 @@ func setDefault[T comparable](field *T, def T) {
 // Validate reports every setting that cannot work.
 func (c Config) Validate() error {
 	var errs []error
+	for name, d := range map[string]time.Duration{
+		"ack wait": c.AckWait, "max linger": c.MaxLinger, "max retry": c.MaxRetry, "credential retry": c.CredentialRetry,
+		"heartbeat interval": c.HeartbeatInterval, "shutdown timeout": c.ShutdownTimeout, "stats interval": c.StatsInterval,
+		"pinned ttl": c.PinnedTTL, "event max age": c.EventMaxAge,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must not be negative", name, d))
+		}
+	}
+	if c.MaxAckPending < 1 {
+		errs = append(errs, fmt.Errorf("max ack pending %d: must be at least 1", c.MaxAckPending))
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, fmt.Errorf("stream replicas %d: must be 1..5", c.StreamReplicas))
+	}
 	if c.MaxBatch < 1 || c.MaxBatch > 20 {
 		errs = append(errs, fmt.Errorf("max batch %d: must be 1..20 (the API's limit per call)", c.MaxBatch))
 	}

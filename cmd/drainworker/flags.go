@@ -27,6 +27,9 @@ type options struct {
 	worker         worker.Config
 }
 
+// newOptions returns the options at their defaults.
+func newOptions() *options { return &options{worker: worker.DefaultConfig()} }
+
 // newFlagSet defines every flag on o and returns the flags with the
 // environment variable of each.
 func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string) {
@@ -78,7 +81,7 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string)
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
-	o := &options{worker: worker.DefaultConfig()}
+	o := newOptions()
 	fs, env := newFlagSet(o, stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, err

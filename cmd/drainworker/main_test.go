@@ -61,8 +61,7 @@ func TestFlagsEnvironmentAndDefaults(t *testing.T) {
 
 // Every flag of the contract's table exists with its environment variable.
 func TestContractFlags(t *testing.T) {
-	o := &options{}
-	_, env := newFlagSet(o, io.Discard)
+	_, env := newFlagSet(newOptions(), io.Discard)
 	for flag, envName := range map[string]string{
 		"nats-url": "DRAIN_NATS_URL", "embedded-listen": "DRAIN_EMBEDDED_LISTEN", "data-dir": "DRAIN_DATA_DIR",
 		"nats-creds": "DRAIN_NATS_CREDS", "slb-endpoint": "DRAIN_SLB_ENDPOINT", "max-batch": "DRAIN_MAX_BATCH",
