@@ -459,15 +459,15 @@ func (c *coalescer) next(g *group) {
 }
 
 // release hands every held request back: they leave the worker's state and
-// the caller Naks them. Groups in a call keep only their call, whose result
-// then finds no live request.
-func (c *coalescer) release() []*request {
+// the caller Naks their deliveries. Groups in a call keep only their call,
+// whose result then finds no live request.
+func (c *coalescer) release() []jetstream.Msg {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*request, 0, len(c.held))
+	out := make([]jetstream.Msg, 0, len(c.held))
 	for seq, r := range c.held {
 		r.done = true
-		out = append(out, r)
+		out = append(out, r.msg)
 		delete(c.held, seq)
 	}
 	for key, g := range c.groups {

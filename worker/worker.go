@@ -141,8 +141,8 @@ func (w *Worker) shutdown(stopDispatch context.CancelFunc, wg *sync.WaitGroup, s
 	stopDispatch()
 	wg.Wait()
 	left := w.co.release()
-	for _, r := range left {
-		_ = r.msg.Nak()
+	for _, msg := range left {
+		_ = msg.Nak()
 	}
 	stopReport()
 	reportWG.Wait()
@@ -229,8 +229,8 @@ func (w *Worker) credentialsFailed(key groupKey, err error) {
 		zap.String("region_id", key.region), zap.String("vserver_group_id", key.id), zap.Error(err),
 		zap.Duration("probe_every", w.cfg.CredentialRetry))
 	w.stopConsuming()
-	for _, r := range w.co.release() {
-		_ = r.msg.NakWithDelay(w.cfg.CredentialRetry)
+	for _, msg := range w.co.release() {
+		_ = msg.NakWithDelay(w.cfg.CredentialRetry)
 	}
 	go w.probeCredentials(ctx, key)
 }
