@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slbdrain/slbdrain/messages"
+)
+
+const (
+	defaultWaitTimeout    = 15 * time.Minute
+	defaultPublishTimeout = 30 * time.Second
+)
+
+type drainOptions struct {
+	region      string
+	group       string
+	servers     []string
+	serversFile string
+	reason      string
+	source      string
+	requestID   string
+	deadline    string
+	wait        bool
+	timeout     time.Duration
+	verbose     bool
+}
+
+func (a *app) drainCommand() *cobra.Command {
+	var o drainOptions
+	cmd := &cobra.Command{
+		Use:   "drain --region R --group G --server ID:PORT[:TYPE]... [flags]",
+		Short: "Publish a drain request; with --wait, show its progress and outcome",
+		Long: "drain publishes a request to take backend servers out of one VServer group.\n" +
+			"More than 1000 servers are split into requests <request-id>-part-N of at most 1000.\n\n" +
+			"Exit codes: 0 completed (or published, without --wait), 1 failed or rejected,\n" +
+			"2 bad usage, 3 timed out.",
+		Example: "  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --wait\n" +
+			"  terraform output -raw servers | drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --servers-file - --wait",
+		Args: noArgs(" (servers are given with --server or --servers-file)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := a.drainSubmission(cmd, o)
+			if err != nil {
+				return err
+			}
+			return a.submit(cmd.Context(), s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.region, "region", "", "region id of the VServer group, e.g. cn-hangzhou (required)")
+	f.StringVar(&o.group, "group", "", "VServer group id, e.g. rsp-cige6j5e7p (required)")
+	f.StringArrayVar(&o.servers, "server", nil, "backend server ID:PORT[:TYPE], TYPE ecs (default), eni or eci; repeatable")
+	f.StringVar(&o.serversFile, "servers-file", "", "file of backend servers, one ID:PORT[:TYPE] a line (# comments and blank lines ignored); - for stdin")
+	f.StringVar(&o.reason, "reason", "", "why, for the audit trail (at most 256 characters)")
+	f.StringVar(&o.source, "source", "", "who asks (default drainctl/<user>@<host>)")
+	f.StringVar(&o.requestID, "request-id", "", "idempotency key (default drainctl-<time>-<random>); re-sending the same id is the same request")
+	f.StringVar(&o.deadline, "deadline", "", "when the worker gives up: RFC 3339 time or a duration from now, e.g. 10m (default: the worker's --max-retry)")
+	a.waitFlags(cmd, &o.wait, &o.timeout, &o.verbose)
+	return cmd
+}
+
+// waitFlags are the flags drain and retry share.
+func (a *app) waitFlags(cmd *cobra.Command, wait *bool, timeout *time.Duration, verbose *bool) {
+	cmd.Flags().BoolVar(wait, "wait", false, "wait for the outcome, showing progress")
+	addTimeoutFlag(cmd, timeout, 0, "with --wait, how long to wait for the outcome (default 15m); without, how long to try publishing (default 30s)")
+	cmd.Flags().BoolVar(verbose, "verbose", false, "also show the Alibaba API request ids and the request's details")
+}
+
+func submitTimeout(cmd *cobra.Command, wait bool, timeout time.Duration) (time.Duration, error) {
+	if err := checkPositive(cmd, "timeout", timeout); err != nil {
+		return 0, err
+	}
+	switch {
+	case cmd.Flags().Changed("timeout"):
+		return timeout, nil
+	case wait:
+		return defaultWaitTimeout, nil
+	}
+	return defaultPublishTimeout, nil
+}
+
+// noArgs refuses positional arguments as bad usage, with hint.
+func noArgs(hint string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageErrorf("unexpected argument %q%s", args[0], hint)
+		}
+		return nil
+	}
+}
+
+// drainSubmission checks the flags and builds the requests. Everything a
+// worker would reject is bad usage here.
+func (a *app) drainSubmission(cmd *cobra.Command, o drainOptions) (submission, error) {
+	timeout, err := submitTimeout(cmd, o.wait, o.timeout)
+	if err != nil {
+		return submission{}, err
+	}
+	switch {
+	case o.region == "":
+		return submission{}, usageErrorf("--region is required (the VServer group's region id, e.g. cn-hangzhou)")
+	case !messages.ValidRegionID(o.region):
+		return submission{}, usageErrorf("--region %q: not a region id like cn-hangzhou", o.region)
+	case o.group == "":
+		return submission{}, usageErrorf("--group is required (the VServer group id, e.g. rsp-cige6j5e7p)")
+	case !messages.ValidGroupID(o.group):
+		return submission{}, usageErrorf("--group %q: not a VServer group id like rsp-cige6j5e7p", o.group)
+	}
+	servers, err := a.readServers(o)
+	if err != nil {
+		return submission{}, err
+	}
+	deadline, err := parseDeadline(o.deadline, a.now())
+	if err != nil {
+		return submission{}, err
+	}
+	source := o.source
+	if !cmd.Flags().Changed("source") {
+		source = defaultSource(a.getenv)
+	}
+	if o.requestID != "" && !messages.ValidRequestID(o.requestID) {
+		return submission{}, usageErrorf("--request-id %q: must be 1..%d characters of A-Z a-z 0-9 . _ : -", o.requestID, messages.MaxRequestIDLen)
+	}
+	base := o.requestID
+	if base == "" {
+		base = generateRequestID(a.now())
+	}
+	reqs, err := splitRequests(messages.DrainRequest{
+		Version:        messages.Version,
+		RequestID:      base,
+		RegionID:       o.region,
+		VServerGroupID: o.group,
+		Reason:         o.reason,
+		Source:         source,
+		Deadline:       deadline,
+	}, servers)
+	if err != nil {
+		return submission{}, err
+	}
+	return submission{reqs: reqs, wait: o.wait, timeout: timeout, verbose: o.verbose}, nil
+}
+
+// readServers collects the backend servers of --server and --servers-file,
+// in order, without duplicates.
+func (a *app) readServers(o drainOptions) ([]messages.BackendServer, error) {
+	var servers []messages.BackendServer
+	for _, s := range o.servers {
+		b, err := messages.ParseBackendServer(strings.TrimSpace(s))
+		if err != nil {
+			return nil, usageErrorf("--server: %v", err)
+		}
+		servers = append(servers, b)
+	}
+	if o.serversFile != "" {
+		list, err := a.readServersFile(o.serversFile)
+		if err != nil {
+			return nil, err
+		}
+		servers = append(servers, list...)
+	}
+	if len(servers) == 0 {
+		return nil, usageErrorf("no backend servers: give --server ID:PORT[:TYPE] (repeatable) or --servers-file")
+	}
+	return foldServers(servers), nil
+}
+
+func (a *app) readServersFile(path string) ([]messages.BackendServer, error) {
+	var r io.Reader
+	name := path
+	if path == "-" {
+		r, name = a.stdin, "stdin"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usageErrorf("--servers-file: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	var servers []messages.BackendServer
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		text := sc.Text()
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		b, err := messages.ParseBackendServer(text)
+		if err != nil {
+			return nil, usageErrorf("--servers-file %s line %d: %v", name, line, err)
+		}
+		servers = append(servers, b)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageErrorf("--servers-file %s: %v", name, err)
+	}
+	if len(servers) == 0 {
+		return nil, usageErrorf("--servers-file %s: no backend servers in it", name)
+	}
+	return servers, nil
+}
+
+// foldServers drops repeated servers, keeping the first, as the worker
+// would: the counts shown then match the outcome.
+func foldServers(list []messages.BackendServer) []messages.BackendServer {
+	seen := make(map[string]bool, len(list))
+	out := list[:0:0]
+	for _, s := range list {
+		k := s.String()
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// splitRequests makes requests of at most messages.MaxServers servers from
+// tmpl; when there are several, their ids get the suffix -part-N.
+func splitRequests(tmpl messages.DrainRequest, servers []messages.BackendServer) ([]messages.DrainRequest, error) {
+	n := (len(servers) + messages.MaxServers - 1) / messages.MaxServers
+	reqs := make([]messages.DrainRequest, 0, n)
+	for i := range n {
+		r := tmpl
+		r.BackendServers = servers[i*messages.MaxServers : min((i+1)*messages.MaxServers, len(servers))]
+		if n > 1 {
+			r.RequestID = tmpl.RequestID + "-part-" + strconv.Itoa(i+1)
+			if len(r.RequestID) > messages.MaxRequestIDLen {
+				return nil, usageErrorf("--request-id %q: too long for the suffix -part-%d of a drain split in %d requests (at most %d characters in all)",
+					tmpl.RequestID, i+1, n, messages.MaxRequestIDLen)
+			}
+		}
+		if err := r.Validate(); err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		reqs = append(reqs, r)
+	}
+	return reqs, nil
+}
+
+// parseDeadline reads --deadline: an RFC 3339 time or a duration from now.
+func parseDeadline(s string, now time.Time) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		d, derr := time.ParseDuration(s)
+		if derr != nil {
+			return nil, usageErrorf("--deadline %q: want an RFC 3339 time (2026-11-27T10:00:00Z) or a duration (10m)", s)
+		}
+		if d <= 0 {
+			return nil, usageErrorf("--deadline %q: the duration must be positive", s)
+		}
+		t = now.Add(d)
+	}
+	if !t.After(now) {
+		return nil, usageErrorf("--deadline %q: in the past; the worker would fail the request at once", s)
+	}
+	t = t.UTC()
+	return &t, nil
+}
+
+// defaultSource is drainctl/<user>@<host>.
+func defaultSource(getenv func(string) string) string {
+	name := getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	s := "drainctl/" + name + "@" + host
+	return truncateRunes(s, messages.MaxTextChars)
+}
+
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// generateRequestID is drainctl-<UTC time>-<random>: unique without
+// coordination, and sortable by time.
+func generateRequestID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("drainctl-%s-%s", now.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/slbdrain/slbdrain/messages"
+)
+
+// submission is what drain and retry publish: the requests of one group (a
+// drain of more than messages.MaxServers servers is split in parts) and
+// whether to wait for their outcome.
+type submission struct {
+	reqs    []messages.DrainRequest
+	wait    bool
+	timeout time.Duration // the whole run: connecting, publishing and, with wait, the outcome
+	verbose bool
+}
+
+const (
+	// publishAttemptTimeout bounds one publish: a node failover can swallow
+	// an ack, and the same Nats-Msg-Id makes publishing again safe.
+	publishAttemptTimeout = 2 * time.Second
+	maxPublishBackoff     = 2 * time.Second
+	// clockSkew widens the replay of events before this run, for a broker
+	// whose clock is behind ours.
+	clockSkew = 30 * time.Second
+)
+
+// submit publishes s.reqs in order and, with s.wait, waits for the outcome
+// of each and prints it. A failed or rejected outcome is exit 1, no outcome
+// in time exit 3.
+func (a *app) submit(ctx context.Context, s submission) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	nc, js, err := a.connect(s.timeout)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return a.submitOn(ctx, nc, js, s)
+}
+
+// submitOn is submit on a connection, within ctx's deadline.
+func (a *app) submitOn(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, s submission) error {
+	rs, err := a.stream(ctx, js, messages.RequestStream)
+	if err != nil {
+		return err
+	}
+	var w *waiter
+	if s.wait {
+		// Subscribe before publishing, so the outcome cannot slip by. A
+		// request re-sent under its id within the duplicate window is the
+		// same request, whose event may be older than this run: start there.
+		start := a.now().Add(-rs.CachedInfo().Config.Duplicates - clockSkew)
+		w, err = a.startWaiting(ctx, nc, js, s.reqs, start)
+		if err != nil {
+			return err
+		}
+		defer w.stop()
+	}
+	acks := make([]*jetstream.PubAck, len(s.reqs))
+	for i, req := range s.reqs {
+		ack, err := a.publish(ctx, js, req)
+		if err != nil {
+			if i > 0 {
+				return fmt.Errorf("%w\n  (the parts before it are published: %s)", err, joinIDs(s.reqs[:i]))
+			}
+			return err
+		}
+		acks[i] = ack
+		if err := a.reportPublished(req, ack, s.wait); err != nil {
+			return err
+		}
+	}
+	if !s.wait {
+		return nil
+	}
+	return w.wait(ctx, s.reqs, acks, s.timeout, s.verbose)
+}
+
+func joinIDs(reqs []messages.DrainRequest) string {
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.RequestID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// publish sends req, publishing again after a lost or late ack until ctx
+// ends.
+func (a *app) publish(ctx context.Context, js jetstream.JetStream, req messages.DrainRequest) (*jetstream.PubAck, error) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := messages.Publish(actx, js, req)
+		cancel()
+		if err == nil {
+			return ack, nil
+		}
+		var verr *messages.ValidationError
+		if errors.As(err, &verr) {
+			return nil, &exitError{code: exitUsage, err: err}
+		}
+		if ctx.Err() != nil {
+			return nil, a.ctxError(ctx, fmt.Sprintf("publishing drain request %s after %d attempts (last: %v)", req.RequestID, attempt, err))
+		}
+		if !retryablePublish(err) {
+			return nil, failedErrorf("%w", err)
+		}
+		fmt.Fprintf(a.stderr, "drainctl: %v (attempt %d); publishing again\n", err, attempt)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, a.ctxError(ctx, fmt.Sprintf("publishing drain request %s after %d attempts (last: %v)", req.RequestID, attempt, err))
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxPublishBackoff)
+	}
+}
+
+// retryablePublish says whether a publish may succeed when tried again: no
+// ack in time, no stream leader for a moment, a reconnecting client.
+func retryablePublish(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		return true
+	case errors.As(err, &apiErr):
+		return apiErr.Code == http.StatusServiceUnavailable
+	}
+	return false
+}
+
+// published is the JSON line of a request published without --wait.
+type published struct {
+	RequestID string `json:"request_id"`
+	Subject   string `json:"subject"`
+	Stream    string `json:"stream"`
+	Sequence  uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+	Servers   int    `json:"servers"`
+}
+
+func (a *app) reportPublished(req messages.DrainRequest, ack *jetstream.PubAck, wait bool) error {
+	p := published{RequestID: req.RequestID, Subject: messages.RequestSubject(req.RegionID, req.VServerGroupID),
+		Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate, Servers: len(req.BackendServers)}
+	if a.json && !wait {
+		return a.printJSON(p)
+	}
+	line := fmt.Sprintf("published %s: %s to %s (stream %s, sequence %d)",
+		p.RequestID, plural(p.Servers, "backend server"), p.Subject, p.Stream, p.Sequence)
+	if p.Duplicate {
+		line += "; a duplicate of the request already published under this id, which is answered once"
+	}
+	w := a.stdout
+	if wait {
+		w = a.stderr // stdout carries the outcome only
+	}
+	_, err := fmt.Fprintln(w, line)
+	return err
+}
