@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +219,11 @@ func (h *harness) publishRaw(subject string, data []byte, msgID string) {
 
 func (h *harness) waitOutcomes(timeout time.Duration, ids ...string) map[string]messages.Outcome {
 	h.t.Helper()
+	h.t.Cleanup(func() {
+		if h.t.Failed() && os.Getenv("SLBDRAIN_TEST_LOGS") != "" {
+			_ = os.WriteFile(os.Getenv("SLBDRAIN_TEST_LOGS"), []byte(h.logs.String()), 0o644)
+		}
+	})
 	return h.events.wait(h.t, timeout, ids...)
 }
 

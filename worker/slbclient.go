@@ -10,7 +10,7 @@ import (
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
-	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials/provider"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/slb"
 
@@ -40,8 +40,9 @@ type SDKConfig struct {
 	Endpoint       string
 	ReadTimeout    time.Duration
 	ConnectTimeout time.Duration
-	// Credential, when nil, is resolved from the SDK's default chain:
-	// environment, credentials file, ECS RAM role.
+	// Credential, when nil, comes from the SDK's default credentials chain:
+	// ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET (+ SECURITY_TOKEN), OIDC (RRSA),
+	// the CLI and credentials files, the ECS RAM role, a credentials URI.
 	Credential auth.Credential
 }
 
@@ -63,10 +64,14 @@ func NewSDKRemoverFactory(cfg SDKConfig) (RemoverFactory, error) {
 		defer creating.Unlock()
 		cred := cfg.Credential
 		if cred == nil {
-			var err error
-			if cred, err = provider.DefaultChain.Resolve(); err != nil {
-				return nil, fmt.Errorf("resolve alibaba cloud credentials: %w", err)
+			// One chain per client: the SDK's chain remembers its last
+			// provider without a lock. Resolving now makes a missing
+			// credential a clear error at once rather than at the first call.
+			chain := credentials.NewDefaultCredentialsProvider()
+			if _, err := chain.GetCredentials(); err != nil {
+				return nil, retry.WithClass(fmt.Errorf("no usable Alibaba Cloud credentials (environment, OIDC, credentials file, ECS RAM role): %w", retry.Redact(err)), retry.Credentials)
 			}
+			cred = chain
 		}
 		config := sdk.NewConfig().WithAutoRetry(false).WithScheme(scheme)
 		// The region given here only seeds the SDK; every request names its own.

@@ -8,35 +8,35 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/slbdrain/slbdrain/deployments"
 	"github.com/slbdrain/slbdrain/messages"
 )
 
-// RequestStreamConfig is the contract's requests stream: a work queue.
+// RequestStreamConfig is the contract's requests stream, from the same
+// definition operators apply (deployments/nats/requests-stream.json), with
+// the replicas and duplicate window of cfg.
 func RequestStreamConfig(cfg Config) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        messages.RequestStream,
-		Description: "slbdrain drain requests (contract v1)",
-		Subjects:    []string{messages.RequestSubjects},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.StreamReplicas,
-		Duplicates:  cfg.DuplicateWindow,
-		MaxMsgSize:  messages.MaxRequestBytes,
-	}
+	sc := mustDefinition(deployments.RequestStream())
+	sc.Replicas, sc.Duplicates = cfg.StreamReplicas, cfg.DuplicateWindow
+	return sc
 }
 
-// EventStreamConfig is the contract's outcome events stream.
+// EventStreamConfig is the contract's outcome events stream
+// (deployments/nats/events-stream.json), with the replicas, duplicate window
+// and retention of cfg.
 func EventStreamConfig(cfg Config) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        messages.EventStream,
-		Description: "slbdrain outcome events (contract v1)",
-		Subjects:    []string{messages.EventSubjects},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.StreamReplicas,
-		Duplicates:  cfg.DuplicateWindow,
-		MaxAge:      cfg.EventMaxAge,
+	sc := mustDefinition(deployments.EventStream())
+	sc.Replicas, sc.Duplicates, sc.MaxAge = cfg.StreamReplicas, cfg.DuplicateWindow, cfg.EventMaxAge
+	return sc
+}
+
+// mustDefinition unwraps a definition embedded at build time: one that does
+// not decode is a broken build, which the deployments tests catch first.
+func mustDefinition[T any](v T, err error) T {
+	if err != nil {
+		panic(fmt.Sprintf("embedded JetStream definition: %v", err))
 	}
+	return v
 }
 
 // ensureStreams creates the streams that are missing and leaves existing
@@ -64,16 +64,12 @@ func (w *Worker) ensureStreams(ctx context.Context) error {
 
 // consumerConfig is the durable pull consumer of the requests stream.
 func (w *Worker) consumerConfig() jetstream.ConsumerConfig {
-	cc := jetstream.ConsumerConfig{
-		Durable:       w.cfg.Consumer,
-		Description:   "slbdrain drainworker",
-		FilterSubject: w.cfg.FilterSubject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.cfg.AckWait,
-		MaxAckPending: w.cfg.MaxAckPending,
-		MaxDeliver:    -1, // nothing is ever dropped: a request ends only in its event
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
+	// deployments/nats/consumer.json: explicit acks, MaxDeliver -1 (a request
+	// ends only in its event), deliver all; the rest comes from the flags.
+	cc := mustDefinition(deployments.Consumer())
+	cc.Durable, cc.FilterSubject = w.cfg.Consumer, w.cfg.FilterSubject
+	cc.AckWait, cc.MaxAckPending = w.cfg.AckWait, w.cfg.MaxAckPending
+	cc.PriorityGroups, cc.PriorityPolicy, cc.PinnedTTL = nil, jetstream.PriorityPolicyNone, 0
 	if w.cfg.PriorityGroup != "" {
 		cc.PriorityGroups = []string{w.cfg.PriorityGroup}
 		cc.PriorityPolicy = jetstream.PriorityPolicyPinned

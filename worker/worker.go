@@ -111,6 +111,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var reportWG sync.WaitGroup
 	reportWG.Go(func() { w.rep.run(reportCtx) })
 
+	// Without usable credentials nothing can be drained: start not ready
+	// rather than take requests only to hand them back.
+	if _, cerr := w.newRemover(); cerr != nil {
+		w.credentialsFailed(groupKey{}, cerr)
+	}
 	err = w.startConsuming()
 	if err == nil {
 		w.log.Info("drainworker running", zap.String("consumer", w.cfg.Consumer),
@@ -152,7 +157,7 @@ func (w *Worker) shutdown(stopDispatch context.CancelFunc, wg *sync.WaitGroup, s
 func (w *Worker) startConsuming() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.consuming != nil || w.shuttingDown {
+	if w.consuming != nil || w.shuttingDown || w.credsErr != nil {
 		return nil
 	}
 	opts := []jetstream.PullConsumeOpt{
@@ -225,7 +230,7 @@ func (w *Worker) credentialsFailed(key groupKey, err error) {
 		return
 	}
 	w.m.credentialsFailing.Set(1)
-	w.log.Error("SLB API rejects the worker's credentials: not ready, requests handed back until fixed",
+	w.log.Error("SLB credentials failing: not ready, requests handed back until fixed",
 		zap.String("region_id", key.region), zap.String("vserver_group_id", key.id), zap.Error(err),
 		zap.Duration("probe_every", w.cfg.CredentialRetry))
 	w.stopConsuming()
@@ -266,6 +271,9 @@ func (w *Worker) probe(key groupKey) error {
 	api, err := w.newRemover()
 	if err != nil {
 		return err
+	}
+	if key == (groupKey{}) {
+		return nil // the credentials resolve; no call has been refused yet
 	}
 	if err := api.Probe(key.region, key.id); err != nil && retry.Classify(err) == retry.Credentials {
 		return err

@@ -368,3 +368,29 @@ func TestCredentialFailureThenRecovery(t *testing.T) {
 		t.Error("no log line says the credentials fail")
 	}
 }
+
+// The largest valid request, with the longest request id, fits the stream the
+// worker creates (JetStream counts headers against the message size limit).
+func TestLargestRequestFitsTheStream(t *testing.T) {
+	h := newHarness(t, slbsim.Config{})
+	h.startWorker(testConfig())
+	id := strings.Repeat("r", 128)
+	r := req(id, "rsp-huge")
+	r.Reason, r.Source = strings.Repeat("x", 256), strings.Repeat("y", 256)
+	for i := 0; ; i++ {
+		r.BackendServers = append(r.BackendServers, messages.BackendServer{ServerID: fmt.Sprintf("i-%062d", i), Port: 65535, Type: "ecs"})
+		data, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) > messages.MaxRequestBytes {
+			r.BackendServers = r.BackendServers[:len(r.BackendServers)-1]
+			break
+		}
+	}
+	h.publish(r)
+	o := h.waitOutcomes(20*time.Second, id)[id]
+	if o.Status != messages.StatusFailed || o.Error.Code != "InvalidParameter" {
+		t.Errorf("%s %+v, want failed: the group does not exist", o.Status, o.Error)
+	}
+}
