@@ -4,7 +4,7 @@ BIN       := bin
 PKGS      := ./...
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test vet fmt fmt-check lint run bench bench-smoke clean
+.PHONY: all build test vet fmt fmt-check lint run bench clean
 
 all: build
 
@@ -28,11 +28,15 @@ test: fmt-check vet
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
 
+# run: the SLB emulator, drainworker with its embedded JetStream server, a
+# sample drain and its event; keeps serving until Ctrl-C (scripts/run.sh).
 run: build
-	@echo "make run: not wired yet (see issue: drain pipeline)"
+	./scripts/run.sh
 
+# bench: micro-benchmarks, then the end-to-end harness (quick set, a few minutes).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./messages/ ./retry/ ./worker/ ./internal/slbsim/
+	$(GO) run ./cmd/drainbench
 
 clean:
 	rm -rf $(BIN) data .run
