@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -27,18 +28,47 @@ func TestClusterNodeLossMidBurst(t *testing.T) {
 	c := natstest.RunCluster(t, 3)
 	h := newHarnessAt(t, c.URLs(), slbsim.Config{Latency: 10 * time.Millisecond})
 	cfg := clusterConfig()
-	h.ensureStreamsWith(cfg)
+	h.createStreams(cfg)
+	// A consumer of the events stream may live on the node that goes away;
+	// follow the publications instead, and count the stream at the end.
+	h.events = followEventPublishes(t, h.nc)
 	ids := h.publishSpread(t, "node", 10, 30)
 	h.startWorker(cfg)
 	h.events.waitCount(t, 30*time.Second, 30)
 
 	leader := c.StreamLeader(t, messages.RequestStream)
 	c.Stop(leader)
-	t.Logf("stopped node %d, leader of %s, after %d events", leader, messages.RequestStream, h.events.len())
+	stoppedAt := h.events.len()
+	t.Logf("stopped node %d, leader of %s, after %d events", leader, messages.RequestStream, stoppedAt)
+	// The worker goes on with two nodes of three; then the node comes back.
+	h.events.waitCount(t, 60*time.Second, min(len(ids), stoppedAt+30))
+	c.Restart(leader)
 
-	outs := h.waitOutcomes(90*time.Second, ids...)
+	outs, missing := h.events.waitAll(90*time.Second, ids...)
+	if len(missing) > 0 {
+		if os.Getenv("SLBDRAIN_TEST_LOGS") != "" {
+			_ = os.WriteFile(os.Getenv("SLBDRAIN_TEST_LOGS"), []byte(h.logs.String()), 0o644)
+		}
+		inStream := scanEvents(t, h)
+		for _, id := range missing {
+			t.Errorf("%s: no event seen by the follower; in the events stream %d times", id, inStream[id])
+		}
+		t.FailNow()
+	}
 	assertAllCompleted(t, outs)
-	assertOneEventEach(t, h, len(ids))
+	// A publication is seen before the stream stores it; a request is acked
+	// only after its event is stored: wait for the work queue to empty.
+	waitUntil(t, 60*time.Second, "every request acked", func() bool {
+		s, err := h.js.Stream(context.Background(), messages.RequestStream)
+		return err == nil && s.CachedInfo().State.Msgs == 0
+	})
+	c.WaitStreamCurrent(t, messages.EventStream)
+	inStream := scanEvents(t, h)
+	for _, id := range ids {
+		if inStream[id] != 1 {
+			t.Errorf("%s: %d events in the events stream, want exactly one", id, inStream[id])
+		}
+	}
 	if st := h.sim.Stats(); st.Overlaps != 0 {
 		t.Errorf("%d overlapping calls on a group", st.Overlaps)
 	}
@@ -74,6 +104,49 @@ func TestStandbyTakesOverFromActiveReplica(t *testing.T) {
 		t.Error("the standby completed nothing")
 	}
 	assertOneEventEach(t, h, len(ids))
+}
+
+// scanEvents reads the whole events stream afresh, up to its last sequence,
+// and counts events per request.
+func scanEvents(t *testing.T, h *harness) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	counts := map[string]int{}
+	stream, err := h.js.Stream(ctx, messages.EventStream)
+	if err != nil {
+		t.Errorf("scan events stream: %v", err)
+		return counts
+	}
+	st := stream.CachedInfo().State
+	last := st.LastSeq
+	t.Logf("events stream: %d messages, sequences %d..%d, %d deleted", st.Msgs, st.FirstSeq, st.LastSeq, st.NumDeleted)
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Errorf("scan events stream: %v", err)
+		return counts
+	}
+	var seen uint64
+	for seen < last {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Errorf("scan events stream: %v", err)
+			return counts
+		}
+		for msg := range batch.Messages() {
+			if meta, err := msg.Metadata(); err == nil {
+				seen = meta.Sequence.Stream
+			}
+			if o, err := messages.DecodeOutcome(msg.Data()); err == nil {
+				counts[o.RequestID]++
+			}
+		}
+		if ctx.Err() != nil {
+			t.Errorf("scan events stream: read up to %d of %d", seen, last)
+			return counts
+		}
+	}
+	return counts
 }
 
 func assertOneEventEach(t *testing.T, h *harness, n int) {

@@ -339,11 +339,8 @@ func (c *coalescer) complete(cl *call, res callResult) []messages.Progress {
 		c.next(g)
 
 	case res.class == retry.Throttled || res.class == retry.Transient:
-		if g.batch == nil {
-			// The group was reset (credentials) while the call was out.
-			c.next(g)
-			break
-		}
+		// g.batch is this call's batch (kept by take). If release() emptied
+		// the worker meanwhile, its requests are done and armRetry retires it.
 		if g.backoff == nil {
 			g.backoff = c.policy.NewBackOff(time.Time{}, nil)
 		}

@@ -160,6 +160,17 @@ func (h *harness) ensureStreamsWith(cfg Config) {
 	}
 }
 
+// createStreams creates the streams of cfg, nothing else.
+func (h *harness) createStreams(cfg Config) {
+	h.t.Helper()
+	cfg = cfg.withDefaults()
+	for _, sc := range []jetstream.StreamConfig{RequestStreamConfig(cfg), EventStreamConfig(cfg)} {
+		if _, err := h.js.CreateOrUpdateStream(context.Background(), sc); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
 func (h *harness) seedGroup(group string, n int) []messages.BackendServer {
 	servers := make([]messages.BackendServer, n)
 	backends := make([]slbsim.Backend, n)
@@ -244,29 +255,8 @@ func followEvents(t *testing.T, js jetstream.JetStream) *eventLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &eventLog{changed: make(chan struct{}), byID: map[string]messages.Outcome{}, count: map[string]int{}, msgIDs: map[string]string{}}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		o, err := messages.DecodeOutcome(msg.Data())
-		if err != nil {
-			t.Errorf("undecodable event on %s: %v", msg.Subject(), err)
-			return
-		}
-		if want := o.Subject(); msg.Subject() != want {
-			t.Errorf("event of %s on subject %s, want %s", o.RequestID, msg.Subject(), want)
-		}
-		key := o.RequestID
-		if key == "" {
-			key = o.MsgID()
-		}
-		l.mu.Lock()
-		l.byID[key] = o
-		l.count[key]++
-		l.msgIDs[key] = msg.Headers().Get(messages.MsgIDHeader)
-		l.all = append(l.all, o)
-		close(l.changed)
-		l.changed = make(chan struct{})
-		l.mu.Unlock()
-	})
+	l := newEventLog()
+	cc, err := cons.Consume(func(msg jetstream.Msg) { l.record(t, msg.Subject(), msg.Headers(), msg.Data()) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,9 +264,62 @@ func followEvents(t *testing.T, js jetstream.JetStream) *eventLog {
 	return l
 }
 
+// followEventPublishes sees every publication of an event on core NATS,
+// whichever node stores it: robust to a node loss, but a re-published event
+// (deduplicated by the stream) is seen twice.
+func followEventPublishes(t *testing.T, nc *nats.Conn) *eventLog {
+	t.Helper()
+	l := newEventLog()
+	sub, err := nc.Subscribe(messages.EventSubjects, func(msg *nats.Msg) { l.record(t, msg.Subject, msg.Header, msg.Data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return l
+}
+
+func newEventLog() *eventLog {
+	return &eventLog{changed: make(chan struct{}), byID: map[string]messages.Outcome{}, count: map[string]int{}, msgIDs: map[string]string{}}
+}
+
+func (l *eventLog) record(t *testing.T, subject string, header nats.Header, data []byte) {
+	o, err := messages.DecodeOutcome(data)
+	if err != nil {
+		t.Errorf("undecodable event on %s: %v", subject, err)
+		return
+	}
+	if want := o.Subject(); subject != want {
+		t.Errorf("event of %s on subject %s, want %s", o.RequestID, subject, want)
+	}
+	key := o.RequestID
+	if key == "" {
+		key = o.MsgID()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.byID[key] = o
+	l.count[key]++
+	l.msgIDs[key] = header.Get(messages.MsgIDHeader)
+	l.all = append(l.all, o)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
 // wait returns the outcomes of ids once all have one, failing the test at timeout.
 func (l *eventLog) wait(t *testing.T, timeout time.Duration, ids ...string) map[string]messages.Outcome {
 	t.Helper()
+	out, missing := l.waitAll(timeout, ids...)
+	if len(missing) > 0 {
+		if len(missing) > 5 {
+			missing = append(missing[:5], "...")
+		}
+		t.Fatalf("no outcome within %s for %d requests: %v", timeout, len(missing), missing)
+	}
+	return out
+}
+
+// waitAll waits until all ids have an outcome or timeout passes, and says which are missing.
+func (l *eventLog) waitAll(timeout time.Duration, ids ...string) (map[string]messages.Outcome, []string) {
 	deadline := time.After(timeout)
 	for {
 		l.mu.Lock()
@@ -292,15 +335,12 @@ func (l *eventLog) wait(t *testing.T, timeout time.Duration, ids ...string) map[
 		ch := l.changed
 		l.mu.Unlock()
 		if len(missing) == 0 {
-			return out
+			return out, nil
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			if len(missing) > 5 {
-				missing = append(missing[:5], "...")
-			}
-			t.Fatalf("no outcome within %s for %d requests: %v", timeout, len(missing), missing)
+			return out, missing
 		}
 	}
 }
