@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -23,50 +22,44 @@ func clusterConfig() Config {
 }
 
 // Losing the NATS node that leads the requests stream mid-burst loses
-// nothing and doubles nothing.
+// nothing and doubles nothing. What counts is what the streams hold: a core
+// NATS or consumer view can miss messages while a node is down.
 func TestClusterNodeLossMidBurst(t *testing.T) {
 	c := natstest.RunCluster(t, 3)
 	h := newHarnessAt(t, c.URLs(), slbsim.Config{Latency: 10 * time.Millisecond})
 	cfg := clusterConfig()
 	h.createStreams(cfg)
-	// A consumer of the events stream may live on the node that goes away;
-	// follow the publications instead, and count the stream at the end.
-	h.events = followEventPublishes(t, h.nc)
+	h.events = newEventLog() // not followed: see above
 	ids := h.publishSpread(t, "node", 10, 30)
 	h.startWorker(cfg)
-	h.events.waitCount(t, 30*time.Second, 30)
+	stored := func() uint64 {
+		s, err := h.js.Stream(context.Background(), messages.EventStream)
+		if err != nil {
+			return 0
+		}
+		return s.CachedInfo().State.Msgs
+	}
+	waitUntil(t, 30*time.Second, "30 events stored", func() bool { return stored() >= 30 })
 
 	leader := c.StreamLeader(t, messages.RequestStream)
+	before := stored()
 	c.Stop(leader)
-	stoppedAt := h.events.len()
-	t.Logf("stopped node %d, leader of %s, after %d events", leader, messages.RequestStream, stoppedAt)
+	t.Logf("stopped node %d, leader of %s, with %d events stored", leader, messages.RequestStream, before)
 	// The worker goes on with two nodes of three; then the node comes back.
-	h.events.waitCount(t, 60*time.Second, min(len(ids), stoppedAt+30))
+	waitUntil(t, 60*time.Second, "progress without the node", func() bool { return stored() >= min(uint64(len(ids)), before+30) })
 	c.Restart(leader)
 
-	outs, missing := h.events.waitAll(90*time.Second, ids...)
-	if len(missing) > 0 {
-		if os.Getenv("SLBDRAIN_TEST_LOGS") != "" {
-			_ = os.WriteFile(os.Getenv("SLBDRAIN_TEST_LOGS"), []byte(h.logs.String()), 0o644)
-		}
-		inStream := scanEvents(t, h)
-		for _, id := range missing {
-			t.Errorf("%s: no event seen by the follower; in the events stream %d times", id, inStream[id])
-		}
-		t.FailNow()
-	}
-	assertAllCompleted(t, outs)
-	// A publication is seen before the stream stores it; a request is acked
-	// only after its event is stored: wait for the work queue to empty.
-	waitUntil(t, 60*time.Second, "every request acked", func() bool {
+	// A request is acked only after its event is stored: an empty work queue
+	// means every event is in.
+	waitUntil(t, 90*time.Second, "every request acked", func() bool {
 		s, err := h.js.Stream(context.Background(), messages.RequestStream)
 		return err == nil && s.CachedInfo().State.Msgs == 0
 	})
 	c.WaitStreamCurrent(t, messages.EventStream)
-	inStream := scanEvents(t, h)
+	events := scanEvents(t, h)
 	for _, id := range ids {
-		if inStream[id] != 1 {
-			t.Errorf("%s: %d events in the events stream, want exactly one", id, inStream[id])
+		if e := events[id]; e.count != 1 || e.status != messages.StatusCompleted {
+			t.Errorf("%s: %d events in the events stream, status %q; want exactly one, completed", id, e.count, e.status)
 		}
 	}
 	if st := h.sim.Stats(); st.Overlaps != 0 {
@@ -106,13 +99,18 @@ func TestStandbyTakesOverFromActiveReplica(t *testing.T) {
 	assertOneEventEach(t, h, len(ids))
 }
 
+type storedEvents struct {
+	count  int
+	status messages.Status
+}
+
 // scanEvents reads the whole events stream afresh, up to its last sequence,
 // and counts events per request.
-func scanEvents(t *testing.T, h *harness) map[string]int {
+func scanEvents(t *testing.T, h *harness) map[string]storedEvents {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	counts := map[string]int{}
+	counts := map[string]storedEvents{}
 	stream, err := h.js.Stream(ctx, messages.EventStream)
 	if err != nil {
 		t.Errorf("scan events stream: %v", err)
@@ -138,7 +136,7 @@ func scanEvents(t *testing.T, h *harness) map[string]int {
 				seen = meta.Sequence.Stream
 			}
 			if o, err := messages.DecodeOutcome(msg.Data()); err == nil {
-				counts[o.RequestID]++
+				counts[o.RequestID] = storedEvents{count: counts[o.RequestID].count + 1, status: o.Status}
 			}
 		}
 		if ctx.Err() != nil {

@@ -2,10 +2,10 @@ package worker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/slbdrain/slbdrain/messages"
 	"github.com/slbdrain/slbdrain/retry"
@@ -22,6 +22,8 @@ type coalescer struct {
 	maxBatch  int
 	linger    time.Duration
 	maxLinger time.Duration
+	holdLimit int         // lingering stops while the worker holds this many requests
+	backlog   atomic.Bool // the consumer has requests not yet delivered
 	policy    retry.Policy
 	now       func() time.Time
 	ready     *readyQueue
@@ -99,8 +101,9 @@ type callResult struct {
 	requestID string
 }
 
-func newCoalescer(maxBatch int, linger, maxLinger time.Duration, policy retry.Policy, now func() time.Time, m *metrics) *coalescer {
+func newCoalescer(maxBatch int, linger, maxLinger time.Duration, holdLimit int, policy retry.Policy, now func() time.Time, m *metrics) *coalescer {
 	return &coalescer{
+		holdLimit: holdLimit,
 		maxBatch:  maxBatch,
 		linger:    linger,
 		maxLinger: max(linger, maxLinger),
@@ -130,7 +133,7 @@ func (c *coalescer) hold(r *request) bool {
 
 // forget drops a request the worker no longer holds and returns the delivery
 // to ack, nak or term.
-func (c *coalescer) forget(r *request) jetstream.Msg {
+func (c *coalescer) forget(r *request) delivery {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.held[r.seq] == r {
@@ -177,9 +180,7 @@ func (c *coalescer) add(r *request) {
 	case !g.active:
 		g.active = true
 		if c.linger > 0 && !c.flush && len(g.queue) < c.maxBatch {
-			g.activated, g.lastArrival = now, now
-			gen := g.gen
-			g.timer = time.AfterFunc(c.linger, func() { c.lingered(g, gen) })
+			c.startLinger(g, now)
 		} else {
 			c.ready.push(g)
 		}
@@ -194,6 +195,19 @@ func (c *coalescer) add(r *request) {
 	c.mu.Unlock()
 }
 
+// startLinger makes an active group wait for company before its call.
+func (c *coalescer) startLinger(g *group, now time.Time) {
+	g.activated, g.lastArrival = now, now
+	gen := g.gen
+	g.timer = time.AfterFunc(c.linger, func() { c.lingered(g, gen) })
+}
+
+// lingerForBacklog says whether partial batches should wait: the stream has
+// requests not yet delivered, and the worker may still take more of them.
+func (c *coalescer) lingerForBacklog() bool {
+	return c.linger > 0 && !c.flush && c.backlog.Load() && len(c.held) < c.holdLimit
+}
+
 func (c *coalescer) lingered(g *group, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -202,8 +216,14 @@ func (c *coalescer) lingered(g *group, gen uint64) {
 	}
 	now := c.now()
 	if !c.flush && len(g.queue) < c.maxBatch {
-		// Company arrived within the last linger: more is likely on its way.
+		// More company is likely on its way when some arrived within the
+		// last linger, or while the stream holds requests not yet delivered
+		// (a backlog or a storm): a fuller call then costs no latency that
+		// the backlog has not already cost, and saves the account's quota.
 		wake := g.lastArrival.Add(c.linger)
+		if c.lingerForBacklog() {
+			wake = now.Add(c.linger)
+		}
 		if limit := g.activated.Add(c.maxLinger); limit.Before(wake) {
 			wake = limit
 		}
@@ -444,6 +464,12 @@ func (c *coalescer) retryWake(g *group, gen uint64) {
 // already: group commit), or retires the group when it has no work left.
 // Called with mu held, when the group is not in a call or timer.
 func (c *coalescer) next(g *group) {
+	if len(g.isolated) == 0 && len(g.queue) > 0 && len(g.queue) < c.maxBatch && c.lingerForBacklog() {
+		// While the stream has a backlog, a partial batch waits for company
+		// here too, as an idle group's does.
+		c.startLinger(g, c.now())
+		return
+	}
 	if len(g.queue) > 0 || len(g.isolated) > 0 {
 		c.ready.push(g)
 		return
@@ -458,10 +484,10 @@ func (c *coalescer) next(g *group) {
 // release hands every held request back: they leave the worker's state and
 // the caller Naks their deliveries. Groups in a call keep only their call,
 // whose result then finds no live request.
-func (c *coalescer) release() []jetstream.Msg {
+func (c *coalescer) release() []delivery {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]jetstream.Msg, 0, len(c.held))
+	out := make([]delivery, 0, len(c.held))
 	for seq, r := range c.held {
 		r.done = true
 		out = append(out, r.msg)
@@ -525,10 +551,10 @@ func (c *coalescer) heldCount() int {
 
 // due returns the deliveries not told InProgress since before cutoff, and
 // marks them told.
-func (c *coalescer) due(cutoff, now time.Time) []jetstream.Msg {
+func (c *coalescer) due(cutoff, now time.Time) []delivery {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var msgs []jetstream.Msg
+	var msgs []delivery
 	for _, r := range c.held {
 		if r.lastBeat.Before(cutoff) {
 			r.lastBeat = now

@@ -13,14 +13,14 @@ import (
 )
 
 func newTestCoalescer(linger time.Duration) *coalescer {
-	c := newCoalescer(20, linger, 50*time.Millisecond, retry.DefaultPolicy(), time.Now, newMetrics(nil))
+	c := newCoalescer(20, linger, 50*time.Millisecond, 1000, retry.DefaultPolicy(), time.Now, newMetrics(nil))
 	c.emit = func([]report) {}
 	return c
 }
 
 func testRequest(seq uint64, group string, servers ...messages.BackendServer) *request {
 	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: seq}, Timestamp: time.Now()}
-	return newRequest(nil, meta, messages.DrainRequest{Version: 1, RequestID: fmt.Sprint("r", seq), RegionID: "cn-hangzhou",
+	return newRequest(delivery{}, meta, messages.DrainRequest{Version: 1, RequestID: fmt.Sprint("r", seq), RegionID: "cn-hangzhou",
 		VServerGroupID: group, BackendServers: servers}, time.Hour, time.Now())
 }
 

@@ -30,7 +30,7 @@ type Config struct {
 	Concurrency       int           // API calls in flight over all groups
 	SLBQPS            float64       // ceiling of the adaptive call rate
 	Linger            time.Duration // how long an idle group waits for company
-	MaxLinger         time.Duration // how long a group may keep waiting while company keeps arriving
+	MaxLinger         time.Duration // how long a group may keep waiting while company keeps arriving or the stream has a backlog
 	MaxRetry          time.Duration // deadline of a request that sets none, from its arrival in the stream
 	Retry             retry.Policy
 	CredentialRetry   time.Duration // how often credentials are probed while they fail
@@ -57,7 +57,7 @@ func DefaultConfig() Config {
 		Concurrency:     16,
 		SLBQPS:          20,
 		Linger:          5 * time.Millisecond,
-		MaxLinger:       50 * time.Millisecond,
+		MaxLinger:       time.Second,
 		MaxRetry:        15 * time.Minute,
 		Retry:           retry.DefaultPolicy(),
 		CredentialRetry: 10 * time.Second,

@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"strings"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -18,6 +20,7 @@ func (w *Worker) intake(msg jetstream.Msg) {
 		w.log.Error("message without JetStream metadata", zap.String("subject", msg.Subject()), zap.Error(err))
 		return
 	}
+	w.co.backlog.Store(meta.NumPending > 0)
 	if meta.NumDelivered > 1 {
 		w.m.redeliveries.Inc()
 		w.log.Info("redelivered request", zap.Uint64("stream_sequence", meta.Sequence.Stream),
@@ -30,12 +33,12 @@ func (w *Worker) intake(msg jetstream.Msg) {
 		return
 	}
 	req, decodeErr := messages.Decode(msg.Subject(), msg.Data())
-	r := newRequest(msg, meta, req, w.cfg.MaxRetry, now)
+	r := newRequest(delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}, meta, req, w.cfg.MaxRetry, now)
 	if !w.co.hold(r) {
 		return // a redelivery of a request already in hand
 	}
 	if decodeErr != nil {
-		w.reject(r, decodeErr)
+		w.reject(r, msg.Subject(), decodeErr)
 		return
 	}
 	w.co.add(r)
@@ -44,8 +47,8 @@ func (w *Worker) intake(msg jetstream.Msg) {
 // reject reports an invalid request. Its event names it by request_id when
 // that could be read, and takes region and group from the subject's tokens
 // where they are valid (messages.Outcome.Subject falls back to "unknown").
-func (w *Worker) reject(r *request, err error) {
-	region, group, _ := messages.ParseRequestSubject(r.msg.Subject())
+func (w *Worker) reject(r *request, subject string, err error) {
+	region, group, _ := messages.ParseRequestSubject(subject)
 	if !messages.ValidRegionID(region) {
 		region = "unknown"
 	}
@@ -60,6 +63,6 @@ func (w *Worker) reject(r *request, err error) {
 		o.BackendServers = []messages.BackendServer{}
 	}
 	w.log.Warn("rejected request", zap.String("request_id", o.RequestID), zap.Uint64("stream_sequence", r.seq),
-		zap.String("subject", r.msg.Subject()), zap.Error(err))
+		zap.String("subject", subject), zap.Error(err))
 	w.rep.publish([]report{{r: r, outcome: o, term: true}})
 }

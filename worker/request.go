@@ -18,9 +18,9 @@ type request struct {
 	receivedAt time.Time // arrival in the stream: stable across redeliveries
 	deadline   time.Time
 
-	msg       jetstream.Msg // the latest delivery
-	lastBeat  time.Time     // last InProgress, or delivery
-	removed   []bool        // parallel to req.BackendServers
+	msg       delivery  // the latest delivery
+	lastBeat  time.Time // last InProgress, or delivery
+	removed   []bool    // parallel to req.BackendServers
 	remaining int
 	apiIDs    []string
 	attempts  int
@@ -28,7 +28,7 @@ type request struct {
 	done      bool   // outcome decided, or handed back to JetStream
 }
 
-func newRequest(msg jetstream.Msg, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry time.Duration, now time.Time) *request {
+func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry time.Duration, now time.Time) *request {
 	r := &request{
 		seq:        meta.Sequence.Stream,
 		req:        req,

@@ -77,7 +77,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	}
 	w.js = js
 	w.limiter = newAdaptiveLimiter(cfg.SLBQPS, w.now, w.m.rateLimit.Set)
-	w.co = newCoalescer(cfg.MaxBatch, cfg.Linger, cfg.MaxLinger, cfg.Retry, w.now, w.m)
+	w.co = newCoalescer(cfg.MaxBatch, cfg.Linger, cfg.MaxLinger, cfg.MaxAckPending*9/10, cfg.Retry, w.now, w.m)
 	w.rep = newReporter(js, w.co, w.log, w.m, w.now)
 	w.co.emit = w.rep.publish
 	return w, nil

@@ -63,7 +63,7 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string)
 	fs.Float64Var(&w.SLBQPS, "slb-qps", w.SLBQPS, "ceiling of the adaptive API call rate (env DRAIN_SLB_QPS)")
 	env["slb-qps"] = "DRAIN_SLB_QPS"
 	dur(&w.Linger, "linger", "DRAIN_LINGER", w.Linger, "how long an idle group waits for company before its call goes out")
-	dur(&w.MaxLinger, "max-linger", "DRAIN_MAX_LINGER", w.MaxLinger, "how long a group may keep waiting while more requests for it keep arriving")
+	dur(&w.MaxLinger, "max-linger", "DRAIN_MAX_LINGER", w.MaxLinger, "how long a group may keep waiting while requests keep arriving or the stream has a backlog")
 	dur(&w.MaxRetry, "max-retry", "DRAIN_MAX_RETRY", w.MaxRetry, "deadline of a request that sets none, from its arrival")
 	str(&w.Consumer, "consumer", "DRAIN_CONSUMER", w.Consumer, "durable consumer name")
 	str(&w.FilterSubject, "filter-subject", "DRAIN_FILTER_SUBJECT", w.FilterSubject, "the requests this worker serves (a shard)")
