@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/messages"
+)
+
+// TestMain lets the test binary serve as the child process of the backlog
+// scenario, as drainbench itself does (it re-executes os.Executable()).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "-child" {
+		ctx, stop := signalContext()
+		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+type goalJSON struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+	Op    string  `json:"op"`
+	Met   bool    `json:"met"`
+}
+
+// TestSmoke runs every scenario at a tiny scale, once, and checks that the
+// JSON output parses, names every scenario, and that every request of every
+// system completed.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every scenario end to end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"-json", "-runs", "1", "-requests", "60"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("drainbench exited %d\nstderr:\n%s", code, stderr.String())
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r struct {
+			Scenario string `json:"scenario"`
+			Complete bool   `json:"complete"`
+			Systems  []struct {
+				System string             `json:"system"`
+				Median map[string]float64 `json:"median"`
+				Runs   []map[string]float64
+			} `json:"systems"`
+			Goals []goalJSON `json:"goals"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		seen[r.Scenario] = true
+		if !r.Complete {
+			t.Errorf("%s: not every request completed: %s", r.Scenario, sc.Text())
+		}
+		if len(r.Systems) < 2 {
+			t.Errorf("%s: %d systems, want slbdrain and a baseline", r.Scenario, len(r.Systems))
+		}
+		for _, s := range r.Systems {
+			if len(s.Runs) != 1 {
+				t.Errorf("%s/%s: %d runs, want 1", r.Scenario, s.System, len(s.Runs))
+			}
+			if got := s.Median["completed_fraction"]; got != 1 {
+				t.Errorf("%s/%s: completed fraction %v, want 1", r.Scenario, s.System, got)
+			}
+			if s.Median["requests"] < 1 {
+				t.Errorf("%s/%s: no requests", r.Scenario, s.System)
+			}
+		}
+		if !slices.ContainsFunc(r.Goals, func(g goalJSON) bool { return g.Name == "all_completed" && g.Met }) {
+			t.Errorf("%s: goal all_completed missing or not met: %+v", r.Scenario, r.Goals)
+		}
+		for _, g := range r.Goals {
+			if g.Op != "<=" && g.Op != ">=" {
+				t.Errorf("%s goal %s: op %q", r.Scenario, g.Name, g.Op)
+			}
+		}
+	}
+	for _, s := range allScenarios() {
+		if !seen[s.name] {
+			t.Errorf("no result for scenario %s", s.name)
+		}
+	}
+	if t.Failed() {
+		t.Logf("stderr:\n%s", stderr.String())
+	}
+}
+
+func TestIdealCalls(t *testing.T) {
+	servers := func(ids ...int) []messages.BackendServer {
+		var out []messages.BackendServer
+		for _, id := range ids {
+			out = append(out, messages.BackendServer{ServerID: fmt.Sprintf("i-%d", id), Port: 80, Type: "ecs"})
+		}
+		return out
+	}
+	seq := func(from, to int) []int {
+		var out []int
+		for i := from; i < to; i++ {
+			out = append(out, i)
+		}
+		return out
+	}
+	reqs := []messages.DrainRequest{
+		{VServerGroupID: "rsp-a", BackendServers: servers(seq(0, 15)...)},
+		{VServerGroupID: "rsp-a", BackendServers: servers(seq(10, 25)...)}, // 5 shared with the first: 25 unique
+		{VServerGroupID: "rsp-b", BackendServers: servers(1)},
+		{VServerGroupID: "rsp-b", BackendServers: servers(1)}, // the same server again
+	}
+	if got, want := idealCalls(reqs, 20), 2+1; got != want {
+		t.Errorf("idealCalls = %d, want %d", got, want)
+	}
+	if got, want := naiveCalls(reqs, 20), 1+1+1+1; got != want {
+		t.Errorf("naiveCalls = %d, want %d", got, want)
+	}
+}
+
+func TestWorkloadsAreSeededAndSeedTheirServers(t *testing.T) {
+	a := zipfWorkload(500, 20, 1, 3, 50, 1.1, 7)
+	b := zipfWorkload(500, 20, 1, 3, 50, 1.1, 7)
+	if !slices.EqualFunc(a.reqs, b.reqs, func(x, y messages.DrainRequest) bool {
+		return x.RequestID == y.RequestID && x.VServerGroupID == y.VServerGroupID && slices.Equal(x.BackendServers, y.BackendServers)
+	}) {
+		t.Error("zipfWorkload differs between two calls with the same seed")
+	}
+	for _, wl := range []*workload{a, uniformWorkload(300, 7, 3)} {
+		for _, r := range wl.reqs {
+			if err := r.Validate(); err != nil {
+				t.Fatalf("generated request %s is invalid: %v", r.RequestID, err)
+			}
+			for _, s := range r.BackendServers {
+				if !slices.ContainsFunc(wl.groups[r.VServerGroupID], func(b slbsim.Backend) bool { return b.ServerID == s.ServerID }) {
+					t.Errorf("server %s of %s is not seeded in group %s", s.ServerID, r.RequestID, r.VServerGroupID)
+				}
+			}
+		}
+	}
+	u := uniformWorkload(300, 7, 3)
+	if got, want := len(u.reqs), 300; got != want {
+		t.Errorf("uniformWorkload: %d requests, want %d", got, want)
+	}
+	if got, want := idealCalls(u.reqs, 20), 7*3; got != want { // 42 or 43 servers per group: 3 calls each
+		t.Errorf("uniformWorkload: ideal calls %d, want %d", got, want)
+	}
+}
+
+func TestRateFigures(t *testing.T) {
+	var samples []sample
+	for i, v := range []float64{100, 50, 25, 40, 30, 31, 29, 30, 32} {
+		samples = append(samples, sample{at: time.Duration(i) * 100 * time.Millisecond, v: v})
+	}
+	f := figures{}
+	rateFigures(f, samples)
+	if f["rate_min"] != 25 || f["rate_max"] != 100 {
+		t.Errorf("range %v..%v, want 25..100", f["rate_min"], f["rate_max"])
+	}
+	// From the 30 at 0.4s on, every sample is within 25% of the rest's
+	// median (30); from the 25 on, the 40 is not (median 30, 40 > 37.5).
+	if got, want := f["rate_settle_s"], 0.4; got != want {
+		t.Errorf("settles at %vs, want %vs", got, want)
+	}
+	if got, want := f["rate_settled"], 30.0; got != want {
+		t.Errorf("settled at %v, want %v", got, want)
+	}
+}
+
+func TestMedianAndPercentile(t *testing.T) {
+	if got := median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("median odd = %v, want 2", got)
+	}
+	if got := median([]float64{4, 1, 2, 3}); got != 2.5 {
+		t.Errorf("median even = %v, want 2.5", got)
+	}
+	sorted := make([]float64, 200)
+	for i := range sorted {
+		sorted[i] = float64(i + 1)
+	}
+	for p, want := range map[float64]float64{50: 100, 99: 198, 100: 200} {
+		if got := percentile(sorted, p); got != want {
+			t.Errorf("p%v = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestScale(t *testing.T) {
+	o := options{}
+	if n, g := o.scale(10000, 500); n != 10000 || g != 500 {
+		t.Errorf("no override: %d/%d", n, g)
+	}
+	o.requests = 200
+	if n, g := o.scale(10000, 500); n != 200 || g != 10 {
+		t.Errorf("200 of 10000/500: %d/%d, want 200/10", n, g)
+	}
+	if n, g := o.scale(2000, 1); n != 200 || g != 1 {
+		t.Errorf("groups never below 1: %d/%d", n, g)
+	}
+	if m := o.naiveSampleOf(2000, 0.025, 0.1); m != 50 {
+		t.Errorf("quick sample of 2000 = %d, want 50", m)
+	}
+	o.full = true
+	if m := o.naiveSampleOf(2000, 0.025, 0.1); m != 200 {
+		t.Errorf("full sample of 2000 = %d, want 200", m)
+	}
+	o.naiveSample = 0.5
+	if m := o.naiveSampleOf(3, 0.025, 0.1); m != 2 {
+		t.Errorf("-naive-sample 0.5 of 3 = %d, want 2", m)
+	}
+}
