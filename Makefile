@@ -26,7 +26,7 @@ test: fmt-check vet
 
 # lint: staticcheck, installed through the Go module proxy by the Makefile itself.
 lint:
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 # run: the SLB emulator, drainworker with its embedded JetStream server, a
 # sample drain and its event; keeps serving until Ctrl-C (scripts/run.sh).

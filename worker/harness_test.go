@@ -264,20 +264,6 @@ func followEvents(t *testing.T, js jetstream.JetStream) *eventLog {
 	return l
 }
 
-// followEventPublishes sees every publication of an event on core NATS,
-// whichever node stores it: robust to a node loss, but a re-published event
-// (deduplicated by the stream) is seen twice.
-func followEventPublishes(t *testing.T, nc *nats.Conn) *eventLog {
-	t.Helper()
-	l := newEventLog()
-	sub, err := nc.Subscribe(messages.EventSubjects, func(msg *nats.Msg) { l.record(t, msg.Subject, msg.Header, msg.Data) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	return l
-}
-
 func newEventLog() *eventLog {
 	return &eventLog{changed: make(chan struct{}), byID: map[string]messages.Outcome{}, count: map[string]int{}, msgIDs: map[string]string{}}
 }

@@ -124,12 +124,6 @@ func naiveCalls(reqs []messages.DrainRequest, maxBatch int) int {
 	return calls
 }
 
-// sample returns the first m requests (the order is already random, or
-// Zipf-drawn, so this is a fair sample of groups and sizes).
-func (wl *workload) sample(m int) []messages.DrainRequest {
-	return wl.reqs[:min(m, len(wl.reqs))]
-}
-
 // encode turns requests into the messages a publisher sends: the contract's
 // subject and Nats-Msg-Id, the body as messages encodes it.
 func encode(reqs []messages.DrainRequest) ([]*nats.Msg, error) {

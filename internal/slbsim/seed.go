@@ -66,7 +66,7 @@ func (s *Sim) Seed(specs []GroupSpec) {
 	for _, g := range specs {
 		servers := make([]Backend, len(g.BackendServers))
 		for i, b := range g.BackendServers {
-			servers[i] = Backend{ServerID: b.ServerID, Port: b.Port, Type: b.Type, Weight: b.Weight, Description: b.Description}
+			servers[i] = Backend(b)
 		}
 		s.CreateGroup(g.RegionID, g.VServerGroupID, servers)
 	}
