@@ -57,6 +57,8 @@ type waiter struct {
 	i int // index in r.req.BackendServers
 }
 
+func (s *slot) key() serverKey { return serverKey{s.server.ServerID, s.server.Port, s.server.Type} }
+
 func (s *slot) live() bool {
 	for _, w := range s.waiters {
 		if !w.r.done {
@@ -99,6 +101,7 @@ type callResult struct {
 	err       error
 	class     retry.Class
 	requestID string
+	notSent   bool // no client could be built: no attempt was made
 }
 
 func newCoalescer(maxBatch int, linger, maxLinger time.Duration, holdLimit int, policy retry.Policy, now func() time.Time, m *metrics) *coalescer {
@@ -116,19 +119,25 @@ func newCoalescer(maxBatch int, linger, maxLinger time.Duration, holdLimit int, 
 	}
 }
 
-// hold registers a delivery. It returns false when the message is already
-// held (a redelivery racing our own work): the newer delivery replaces the
-// handle we ack with, and nothing else changes.
-func (c *coalescer) hold(r *request) bool {
+// redelivered says whether the message at seq is already held (a redelivery
+// racing our own work); if so the newer delivery replaces the handle we ack
+// with, and nothing else changes.
+func (c *coalescer) redelivered(seq uint64, d delivery) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.held[r.seq]; ok {
-		old.msg = r.msg
-		return false
+	if r, ok := c.held[seq]; ok {
+		r.msg = d
+		return true
 	}
+	return false
+}
+
+// hold registers a delivery the worker now answers for.
+func (c *coalescer) hold(r *request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.held[r.seq] = r
 	c.m.heldRequests.Set(float64(len(c.held)))
-	return true
 }
 
 // forget drops a request the worker no longer holds and returns the delivery
@@ -147,14 +156,27 @@ func (c *coalescer) forget(r *request) delivery {
 	return r.msg
 }
 
+// finish decides a request's outcome (at most once) and appends its report.
+// Called with mu held.
+func finish(r *request, status messages.Status, e *messages.Error, now time.Time, reports []report) []report {
+	r.done = true
+	return append(reports, report{r: r, outcome: r.outcome(status, e, now)})
+}
+
+// expire fails the request if its deadline has passed. Called with mu held.
+func expire(r *request, now time.Time, reports []report) []report {
+	if r.done || !r.expired(now) {
+		return reports
+	}
+	return finish(r, messages.StatusFailed, deadlineError(r), now, reports)
+}
+
 // add queues a held request's servers on its group.
 func (c *coalescer) add(r *request) {
-	var reports []report
 	c.mu.Lock()
 	now := c.now()
 	if r.expired(now) {
-		r.done = true
-		reports = append(reports, report{r: r, outcome: r.outcome(messages.StatusFailed, deadlineError(r), now)})
+		reports := expire(r, now, nil)
 		c.mu.Unlock()
 		c.emit(reports)
 		return
@@ -167,7 +189,7 @@ func (c *coalescer) add(r *request) {
 		c.m.activeGroups.Set(float64(len(c.groups)))
 	}
 	for i, s := range r.req.BackendServers {
-		k := serverKey{s.ServerID, s.Port, s.Type}
+		k := serverKey{s.ServerID, s.Port, s.Type} // slot.key()
 		if sl := g.index[k]; sl != nil {
 			sl.waiters = append(sl.waiters, waiter{r, i})
 			continue
@@ -242,13 +264,13 @@ func (c *coalescer) take(g *group) *call {
 	var reports []report
 	c.mu.Lock()
 	now := c.now()
-	expire := func(sl *slot) {
+	// keepLive expires the slot's requests whose deadline passed and says
+	// whether any request still waits for the slot.
+	keepLive := func(sl *slot) bool {
 		for _, w := range sl.waiters {
-			if !w.r.done && w.r.expired(now) {
-				w.r.done = true
-				reports = append(reports, report{r: w.r, outcome: w.r.outcome(messages.StatusFailed, deadlineError(w.r), now)})
-			}
+			reports = expire(w.r, now, reports)
 		}
+		return sl.live()
 	}
 	var batch []*slot
 	solo := false
@@ -256,16 +278,14 @@ func (c *coalescer) take(g *group) *call {
 	case g.batch != nil:
 		batch, solo = g.batch[:0:0], g.solo
 		for _, sl := range g.batch {
-			expire(sl)
-			if sl.live() {
+			if keepLive(sl) {
 				batch = append(batch, sl)
 			}
 		}
 	case len(g.isolated) > 0:
 		for len(g.isolated) > 0 && len(batch) == 0 {
 			for _, sl := range g.isolated[0] {
-				expire(sl)
-				if sl.live() {
+				if keepLive(sl) {
 					batch = append(batch, sl)
 				}
 			}
@@ -274,15 +294,29 @@ func (c *coalescer) take(g *group) *call {
 		solo = true
 	}
 	if !solo {
+		// A retried batch may meet its own servers again in the queue (asked
+		// for again while it backed off): they join its slots, never twice
+		// in one call.
+		var inBatch map[serverKey]*slot
+		if len(batch) > 0 {
+			inBatch = make(map[serverKey]*slot, len(batch))
+			for _, sl := range batch {
+				inBatch[sl.key()] = sl
+			}
+		}
 		n := 0
 		for n < len(g.queue) && len(batch) < c.maxBatch {
 			sl := g.queue[n]
 			n++
-			delete(g.index, serverKey{sl.server.ServerID, sl.server.Port, sl.server.Type})
-			expire(sl)
-			if sl.live() {
-				batch = append(batch, sl)
+			delete(g.index, sl.key())
+			if !keepLive(sl) {
+				continue
 			}
+			if same := inBatch[sl.key()]; same != nil {
+				same.waiters = append(same.waiters, sl.waiters...)
+				continue
+			}
+			batch = append(batch, sl)
 		}
 		clear(g.queue[:n])
 		g.queue = g.queue[n:]
@@ -324,7 +358,7 @@ func (c *coalescer) complete(cl *call, res callResult) []messages.Progress {
 	now := c.now()
 	g.inCall = false
 	for _, r := range cl.reqs {
-		if r.done {
+		if r.done || res.notSent {
 			continue
 		}
 		r.attempts++
@@ -348,8 +382,7 @@ func (c *coalescer) complete(cl *call, res callResult) []messages.Progress {
 			}
 			progress = append(progress, messages.Progress{RequestID: r.req.RequestID, Removed: r.removedCount(), Total: len(r.removed)})
 			if r.remaining == 0 {
-				r.done = true
-				reports = append(reports, report{r: r, outcome: r.outcome(messages.StatusCompleted, nil, now)})
+				reports = finish(r, messages.StatusCompleted, nil, now, reports)
 			}
 		}
 		g.batch, g.solo = nil, false
@@ -368,8 +401,7 @@ func (c *coalescer) complete(cl *call, res callResult) []messages.Progress {
 		reports = c.armRetry(g, now, reports)
 
 	case res.class == retry.Credentials:
-		// The worker hands everything back to JetStream (see Worker.credentialsFailed);
-		// this call's requests stay held until then.
+		// The worker hands everything back to JetStream (Worker.credentialsFailed).
 		g.batch, g.solo = nil, false
 		c.next(g)
 
@@ -398,8 +430,7 @@ func (c *coalescer) complete(cl *call, res callResult) []messages.Progress {
 		} else {
 			e := &messages.Error{Code: retry.Code(res.err), Message: retry.Message(res.err)}
 			for _, r := range live {
-				r.done = true
-				reports = append(reports, report{r: r, outcome: r.outcome(messages.StatusFailed, e, now)})
+				reports = finish(r, messages.StatusFailed, e, now, reports)
 			}
 		}
 		g.batch, g.solo = nil, false
@@ -418,12 +449,7 @@ func (c *coalescer) armRetry(g *group, now time.Time, reports []report) []report
 	live := false
 	for _, sl := range g.batch {
 		for _, w := range sl.waiters {
-			if w.r.done {
-				continue
-			}
-			if w.r.expired(now) {
-				w.r.done = true
-				reports = append(reports, report{r: w.r, outcome: w.r.outcome(messages.StatusFailed, deadlineError(w.r), now)})
+			if reports = expire(w.r, now, reports); w.r.done {
 				continue
 			}
 			live = true
@@ -481,14 +507,18 @@ func (c *coalescer) next(g *group) {
 	}
 }
 
-// release hands every held request back: they leave the worker's state and
-// the caller Naks their deliveries. Groups in a call keep only their call,
-// whose result then finds no live request.
+// release hands back every held request whose outcome is not decided: they
+// leave the worker's state and the caller Naks their deliveries. (Decided
+// ones are the reporter's: their event is on its way.) Groups in a call keep
+// only their call, whose result then finds no live request.
 func (c *coalescer) release() []delivery {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]delivery, 0, len(c.held))
+	var out []delivery
 	for seq, r := range c.held {
+		if r.done {
+			continue
+		}
 		r.done = true
 		out = append(out, r.msg)
 		delete(c.held, seq)
@@ -506,8 +536,8 @@ func (c *coalescer) release() []delivery {
 		}
 	}
 	c.m.activeGroups.Set(float64(len(c.groups)))
-	c.m.heldRequests.Set(0)
-	if c.idle != nil {
+	c.m.heldRequests.Set(float64(len(c.held)))
+	if len(c.held) == 0 && c.idle != nil {
 		close(c.idle)
 		c.idle = nil
 	}

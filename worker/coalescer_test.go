@@ -91,13 +91,14 @@ func TestCoalescerRetryTopsUp(t *testing.T) {
 	c.hold(r1)
 	c.add(r1)
 	cl := c.take(c.ready.pop(ctx))
-	r2 := testRequest(2, "rsp-b", server(2))
+	// While the call is out, r2 asks for a server of that call again, and a new one.
+	r2 := testRequest(2, "rsp-b", server(0), server(2))
 	c.hold(r2)
 	c.add(r2)
 	c.complete(cl, callResult{err: fmt.Errorf("throttled"), class: retry.Throttled, requestID: "api-throttled"})
 	cl = c.take(c.ready.pop(ctx)) // after the backoff timer
-	if len(cl.servers) != 3 {
-		t.Fatalf("retry carries %d servers, want 3 (2 retried + 1 new)", len(cl.servers))
+	if fmt.Sprint(cl.servers) != fmt.Sprint([]messages.BackendServer{server(0), server(1), server(2)}) {
+		t.Fatalf("retry carries %v, want servers 0, 1 (retried) and 2 (new), each once", cl.servers)
 	}
 	c.complete(cl, callResult{requestID: "api-ok"})
 	if !r1.done || !r2.done {

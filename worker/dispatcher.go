@@ -2,7 +2,7 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,7 +14,10 @@ import (
 // dispatch is one of --concurrency goroutines making API calls. It owns its
 // Remover: the SDK client is not safe for concurrent use.
 func (w *Worker) dispatch(ctx context.Context) {
-	var api Remover
+	var (
+		api    Remover
+		apiGen uint64 // credential failures seen when api was built
+	)
 	for {
 		g := w.co.ready.pop(ctx)
 		if g == nil {
@@ -31,18 +34,18 @@ func (w *Worker) dispatch(ctx context.Context) {
 		if cl == nil {
 			continue
 		}
-		if api == nil {
+		if gen := w.credsGen.Load(); api == nil || gen != apiGen {
+			// New, or made before credentials failed: rebuild from the chain.
 			var err error
 			if api, err = w.newRemover(); err != nil {
 				w.log.Error("cannot create SLB client", zap.Error(err))
-				w.complete(cl, callResult{err: err, class: retry.Credentials}, 0)
+				w.co.complete(cl, callResult{err: err, class: retry.Credentials, notSent: true})
+				w.credentialsFailed(cl.g.key, err)
 				continue
 			}
+			apiGen = gen
 		}
 		res, took := w.call(api, cl)
-		if res.class == retry.Credentials {
-			api = nil // rebuilt from fresh credentials next time
-		}
 		w.complete(cl, res, took)
 	}
 }
@@ -88,10 +91,24 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 	if res.err != nil && res.class == retry.Credentials {
 		w.credentialsFailed(cl.g.key, res.err)
 	}
+	if len(progress) == 0 {
+		return
+	}
 	subject := messages.ProgressSubject(cl.g.key.region, cl.g.key.id)
 	for _, p := range progress {
-		data, _ := json.Marshal(p) // plain struct: cannot fail
 		// Progress is a courtesy: nothing relies on it, so errors are dropped.
-		_ = w.nc.Publish(subject, data)
+		_ = w.nc.Publish(subject, appendProgress(make([]byte, 0, 96), p))
 	}
+}
+
+// appendProgress writes {"request_id":"...","removed":N,"total":N}: request
+// ids are validated, so they need no escaping.
+func appendProgress(b []byte, p messages.Progress) []byte {
+	b = append(b, `{"request_id":"`...)
+	b = append(b, p.RequestID...)
+	b = append(b, `","removed":`...)
+	b = strconv.AppendInt(b, int64(p.Removed), 10)
+	b = append(b, `,"total":`...)
+	b = strconv.AppendInt(b, int64(p.Total), 10)
+	return append(b, '}')
 }

@@ -26,21 +26,23 @@ func (w *Worker) intake(msg jetstream.Msg) {
 		w.log.Info("redelivered request", zap.Uint64("stream_sequence", meta.Sequence.Stream),
 			zap.Uint64("num_delivered", meta.NumDelivered), zap.String("subject", msg.Subject()))
 	}
-	if w.credentialsFailing() {
-		// Pulling stops on a credentials failure, but deliveries already on
-		// their way still arrive: give them straight back.
-		_ = msg.NakWithDelay(w.cfg.CredentialRetry)
-		return
+	if w.co.redelivered(meta.Sequence.Stream, delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}) {
+		return // a redelivery of a request already in hand
 	}
 	req, decodeErr := messages.Decode(msg.Subject(), msg.Data())
 	r := newRequest(delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}, meta, req, w.cfg.MaxRetry, now)
-	if !w.co.hold(r) {
-		return // a redelivery of a request already in hand
-	}
 	if decodeErr != nil {
-		w.reject(r, msg.Subject(), decodeErr)
+		w.reject(r, msg.Subject(), decodeErr) // at once, credentials or not
 		return
 	}
+	if w.credsFailing.Load() && !r.expired(now) {
+		// Pulling stops on a credentials failure, but deliveries already on
+		// their way still arrive: give them back until the credentials work
+		// or their deadline comes, when they fail (add below).
+		_ = r.msg.NakWithDelay(min(w.cfg.CredentialRetry, r.deadline.Sub(now)))
+		return
+	}
+	w.co.hold(r)
 	w.co.add(r)
 }
 
@@ -55,13 +57,11 @@ func (w *Worker) reject(r *request, subject string, err error) {
 	if !messages.ValidGroupID(group) {
 		group = "unknown"
 	}
+	// Settled before it is held: from then on only the reporter touches it.
 	r.req.RegionID, r.req.VServerGroupID = region, group
-	r.removed, r.remaining = make([]bool, len(r.req.BackendServers)), 0
 	r.done = true
 	o := r.outcome(messages.StatusRejected, &messages.Error{Code: messages.CodeInvalidRequest, Message: err.Error()}, w.now())
-	if o.BackendServers == nil {
-		o.BackendServers = []messages.BackendServer{}
-	}
+	w.co.hold(r)
 	w.log.Warn("rejected request", zap.String("request_id", o.RequestID), zap.Uint64("stream_sequence", r.seq),
 		zap.String("subject", subject), zap.Error(err))
 	w.rep.publish([]report{{r: r, outcome: o, term: true}})

@@ -44,9 +44,6 @@ func newAdaptiveLimiter(max float64, now func() time.Time, onChange func(float64
 // Wait blocks until a call may go out.
 func (l *adaptiveLimiter) Wait(ctx context.Context) error { return l.lim.Wait(ctx) }
 
-// Current is the rate in calls per second.
-func (l *adaptiveLimiter) Current() float64 { return float64(l.lim.Limit()) }
-
 func (l *adaptiveLimiter) Succeeded() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

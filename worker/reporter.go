@@ -16,14 +16,12 @@ import (
 // only once JetStream has acknowledged its event. Acknowledgements are
 // awaited in publication order by one goroutine: no goroutine per message.
 type reporter struct {
-	js       jetstream.JetStream
-	co       *coalescer
-	log      *zap.Logger
-	m        *metrics
-	now      func() time.Time
-	retryNak time.Duration
-	acks     chan pendingEvent
-	stopped  chan struct{} // closed when run returns
+	js      jetstream.JetStream
+	co      *coalescer
+	log     *zap.Logger
+	m       *metrics
+	acks    chan pendingEvent
+	stopped chan struct{} // closed when run returns
 }
 
 type pendingEvent struct {
@@ -31,9 +29,13 @@ type pendingEvent struct {
 	rep    report
 }
 
-func newReporter(js jetstream.JetStream, co *coalescer, log *zap.Logger, m *metrics, now func() time.Time) *reporter {
-	return &reporter{js: js, co: co, log: log, m: m, now: now, retryNak: time.Second, acks: make(chan pendingEvent, 8192), stopped: make(chan struct{})}
+func newReporter(js jetstream.JetStream, co *coalescer, log *zap.Logger, m *metrics) *reporter {
+	return &reporter{js: js, co: co, log: log, m: m, acks: make(chan pendingEvent, 8192), stopped: make(chan struct{})}
 }
+
+// redeliverAfter is how soon a request whose event JetStream did not take
+// comes back.
+const redeliverAfter = time.Second
 
 // publish sends the events of finished requests. It blocks only when
 // JetStream's window of unacknowledged publishes is full: back-pressure.
@@ -121,5 +123,5 @@ func (rp *reporter) failed(rep report, err error) {
 		zap.String("request_id", rep.outcome.RequestID), zap.Uint64("stream_sequence", rep.outcome.StreamSequence),
 		zap.String("status", string(rep.outcome.Status)), zap.Error(err))
 	msg := rp.co.forget(rep.r)
-	_ = msg.NakWithDelay(rp.retryNak)
+	_ = msg.NakWithDelay(redeliverAfter)
 }

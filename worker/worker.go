@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,11 +33,15 @@ type Worker struct {
 	rep        *reporter
 	limiter    *adaptiveLimiter
 
+	// credsFailing mirrors credsErr != nil for the hot path; credsGen counts
+	// credential failures, so dispatchers rebuild clients made before one.
+	credsFailing atomic.Bool
+	credsGen     atomic.Uint64
+
 	mu           sync.Mutex
 	consumer     jetstream.Consumer
 	consuming    jetstream.ConsumeContext
 	credsErr     error // non-nil while the API rejects our credentials
-	credsGroup   groupKey
 	shuttingDown bool
 	runCtx       context.Context
 }
@@ -46,9 +51,6 @@ type Option func(*Worker)
 
 // WithLogger sets the logger (default: none).
 func WithLogger(l *zap.Logger) Option { return func(w *Worker) { w.log = l } }
-
-// WithClock sets the clock (default: time.Now).
-func WithClock(now func() time.Time) Option { return func(w *Worker) { w.now = now } }
 
 // WithRegisterer registers the worker's metrics (default: not registered).
 func WithRegisterer(reg prometheus.Registerer) Option {
@@ -78,7 +80,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	w.js = js
 	w.limiter = newAdaptiveLimiter(cfg.SLBQPS, w.now, w.m.rateLimit.Set)
 	w.co = newCoalescer(cfg.MaxBatch, cfg.Linger, cfg.MaxLinger, cfg.MaxAckPending*9/10, cfg.Retry, w.now, w.m)
-	w.rep = newReporter(js, w.co, w.log, w.m, w.now)
+	w.rep = newReporter(js, w.co, w.log, w.m)
 	w.co.emit = w.rep.publish
 	return w, nil
 }
@@ -128,30 +130,39 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) shutdown(stopDispatch context.CancelFunc, wg *sync.WaitGroup, stopReport context.CancelFunc, reportWG *sync.WaitGroup) {
-	start := w.now()
+	start := time.Now()
 	w.mu.Lock()
 	w.shuttingDown = true
 	w.mu.Unlock()
 	w.stopConsuming()
 	w.co.startFlush()
-	held := w.co.heldCount()
-	w.log.Info("shutting down", zap.Int("held_requests", held), zap.Duration("timeout", w.cfg.ShutdownTimeout))
+	w.log.Info("shutting down", zap.Int("held_requests", w.co.heldCount()), zap.Duration("timeout", w.cfg.ShutdownTimeout))
 
-	timer := time.NewTimer(w.cfg.ShutdownTimeout)
-	defer timer.Stop()
+	// Finish within the timeout, keeping a little of it for what follows:
+	// handing back the rest and flushing the connection.
+	reserve := min(w.cfg.ShutdownTimeout/10, 2*time.Second)
+	finish := time.NewTimer(w.cfg.ShutdownTimeout - reserve)
+	defer finish.Stop()
 	select {
 	case <-w.co.idleCh():
-	case <-timer.C:
+	case <-finish.C:
 	}
 	stopDispatch()
-	wg.Wait()
+	// A call still out is not waited for past the timeout: its requests are
+	// handed back below, and its result finds them gone.
+	dispatched := make(chan struct{})
+	go func() { wg.Wait(); close(dispatched) }()
+	select {
+	case <-dispatched:
+	case <-time.After(reserve / 2):
+	}
 	left := w.co.release()
-	for _, msg := range left {
-		_ = msg.Nak()
+	for _, d := range left {
+		_ = d.Nak()
 	}
 	stopReport()
 	reportWG.Wait()
-	w.log.Info("stopped", zap.Int("handed_back", len(left)), zap.Duration("took", w.now().Sub(start)))
+	w.log.Info("stopped", zap.Int("handed_back", len(left)), zap.Duration("took", time.Since(start)))
 }
 
 func (w *Worker) startConsuming() error {
@@ -208,54 +219,53 @@ func (w *Worker) Ready() error {
 	return nil
 }
 
-func (w *Worker) credentialsFailing() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.credsErr != nil
-}
-
 // credentialsFailed handles an API answer saying the worker's identity is
 // broken: not the requests' fault, so they are handed back to JetStream to
 // wait (their deadlines still count from their arrival), pulling stops, and a
-// probe checks the credentials until they work again.
+// probe checks the credentials until they work again. Every such answer hands
+// back what is held, not only the first: requests may have been taken in
+// between.
 func (w *Worker) credentialsFailed(key groupKey, err error) {
+	w.credsGen.Add(1)
 	w.mu.Lock()
 	first := w.credsErr == nil
 	if first {
-		w.credsErr, w.credsGroup = err, key
+		w.credsErr = err
+		w.credsFailing.Store(true)
 	}
 	ctx := w.runCtx
 	w.mu.Unlock()
-	if !first {
-		return
+	if first {
+		w.m.credentialsFailing.Set(1)
+		w.log.Error("SLB credentials failing: not ready, requests handed back until fixed",
+			zap.String("region_id", key.region), zap.String("vserver_group_id", key.id), zap.Error(err),
+			zap.Duration("probe_every", w.cfg.CredentialRetry))
+		w.stopConsuming()
+		go w.probeCredentials(ctx, key)
 	}
-	w.m.credentialsFailing.Set(1)
-	w.log.Error("SLB credentials failing: not ready, requests handed back until fixed",
-		zap.String("region_id", key.region), zap.String("vserver_group_id", key.id), zap.Error(err),
-		zap.Duration("probe_every", w.cfg.CredentialRetry))
-	w.stopConsuming()
-	for _, msg := range w.co.release() {
-		_ = msg.NakWithDelay(w.cfg.CredentialRetry)
+	for _, d := range w.co.release() {
+		_ = d.NakWithDelay(w.cfg.CredentialRetry)
 	}
-	go w.probeCredentials(ctx, key)
 }
 
 func (w *Worker) probeCredentials(ctx context.Context, key groupKey) {
 	t := time.NewTicker(w.cfg.CredentialRetry)
 	defer t.Stop()
+	var api Remover
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		err := w.probe(key)
-		if err != nil {
+		var err error
+		if api, err = w.probe(api, key); err != nil {
 			w.log.Debug("credentials still failing", zap.Error(err))
 			continue
 		}
 		w.mu.Lock()
 		w.credsErr = nil
+		w.credsFailing.Store(false)
 		w.mu.Unlock()
 		w.m.credentialsFailing.Set(0)
 		w.log.Info("SLB credentials work again; resuming")
@@ -266,17 +276,28 @@ func (w *Worker) probeCredentials(ctx context.Context, key groupKey) {
 	}
 }
 
-// probe returns nil unless the API still rejects the credentials.
-func (w *Worker) probe(key groupKey) error {
-	api, err := w.newRemover()
-	if err != nil {
-		return err
+// probe returns nil once the API takes the credentials again. An answer
+// that says nothing about them (a timeout, a 5xx, throttling) keeps probing;
+// any other answer, even an error about the group, means they work.
+func (w *Worker) probe(api Remover, key groupKey) (Remover, error) {
+	if api == nil {
+		var err error
+		if api, err = w.newRemover(); err != nil { // fresh credentials from the chain
+			return nil, err
+		}
 	}
 	if key == (groupKey{}) {
-		return nil // the credentials resolve; no call has been refused yet
+		return api, nil // the credentials resolve; no call has been refused yet
 	}
-	if err := api.Probe(key.region, key.id); err != nil && retry.Classify(err) == retry.Credentials {
-		return err
+	err := api.Probe(key.region, key.id)
+	if err == nil {
+		return api, nil
 	}
-	return nil
+	switch retry.Classify(err) {
+	case retry.Credentials:
+		return nil, err // rebuild: the chain may find new credentials
+	case retry.Throttled, retry.Transient:
+		return api, err
+	}
+	return api, nil
 }

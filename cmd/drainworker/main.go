@@ -48,6 +48,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintln(stderr, "drainworker:", err)
 		return 2
 	}
+	if err := o.worker.Validate(); err != nil {
+		fmt.Fprintln(stderr, "drainworker: bad settings:", err)
+		return 2
+	}
 	defer func() { _ = log.Sync() }()
 	if err := serve(ctx, o, log); err != nil {
 		log.Error("drainworker failed", zap.Error(err))
@@ -102,8 +106,9 @@ func serve(ctx context.Context, o *options, log *zap.Logger) error {
 	defer stopHTTP()
 	err = w.Run(ctx)
 	if err == nil {
-		// Flush what acks and events are still buffered before closing.
-		if ferr := nc.FlushTimeout(5 * time.Second); ferr != nil {
+		// Flush what acks and events are still buffered before closing
+		// (the worker kept part of --shutdown-timeout for this).
+		if ferr := nc.FlushTimeout(time.Second); ferr != nil {
 			log.Warn("flush nats", zap.Error(ferr))
 		}
 	}

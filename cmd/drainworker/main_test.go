@@ -81,6 +81,10 @@ func TestBadUsageExits2(t *testing.T) {
 		t.Errorf("exit %d, want 2", code)
 	}
 	stderr.Reset()
+	if code := run(context.Background(), []string{"--max-batch", "21"}, func(string) string { return "" }, &stderr); code != 2 || !strings.Contains(stderr.String(), "max batch 21") {
+		t.Errorf("exit %d (%s), want 2 naming the setting", code, stderr.String())
+	}
+	stderr.Reset()
 	if code := run(context.Background(), []string{"--log-level", "loud"}, func(string) string { return "" }, &stderr); code != 2 || !strings.Contains(stderr.String(), "loud") {
 		t.Errorf("exit %d (%s), want 2 naming the level", code, stderr.String())
 	}
