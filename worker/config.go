@@ -23,6 +23,7 @@ type Config struct {
 	PinnedTTL     time.Duration
 
 	StreamReplicas  int           // replicas of streams the worker creates
+	UpdateStreams   bool          // bring existing streams to this configuration instead of leaving them alone
 	EventMaxAge     time.Duration // retention of the events stream the worker creates
 	DuplicateWindow time.Duration
 

@@ -148,13 +148,7 @@ func (h *harness) ensureStreams() { h.ensureStreamsWith(testConfig()) }
 
 func (h *harness) ensureStreamsWith(cfg Config) {
 	h.t.Helper()
-	ctx := context.Background()
-	cfg = cfg.withDefaults()
-	for _, sc := range []jetstream.StreamConfig{RequestStreamConfig(cfg), EventStreamConfig(cfg)} {
-		if _, err := h.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			h.t.Fatal(err)
-		}
-	}
+	h.createStreams(cfg)
 	if h.events == nil {
 		h.events = followEvents(h.t, h.js)
 	}

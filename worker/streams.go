@@ -40,13 +40,20 @@ func mustDefinition[T any](v T, err error) T {
 }
 
 // ensureStreams creates the streams that are missing and leaves existing
-// ones as their operators configured them.
+// ones as their operators configured them, unless told to update them.
 func (w *Worker) ensureStreams(ctx context.Context) error {
 	for _, sc := range []jetstream.StreamConfig{
 		RequestStreamConfig(w.cfg),
 		EventStreamConfig(w.cfg),
 	} {
 		_, err := w.js.Stream(ctx, sc.Name)
+		if err == nil && w.cfg.UpdateStreams {
+			if _, err := w.js.UpdateStream(ctx, sc); err != nil {
+				return fmt.Errorf("update stream %s: %w", sc.Name, err)
+			}
+			w.log.Info("updated stream", zap.String("stream", sc.Name), zap.Int("replicas", sc.Replicas))
+			continue
+		}
 		if err == nil {
 			continue // exists, possibly configured otherwise by its operators: theirs wins
 		}

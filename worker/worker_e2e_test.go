@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -392,5 +393,34 @@ func TestLargestRequestFitsTheStream(t *testing.T) {
 	o := h.waitOutcomes(20*time.Second, id)[id]
 	if o.Status != messages.StatusFailed || o.Error.Code != "InvalidParameter" {
 		t.Errorf("%s %+v, want failed: the group does not exist", o.Status, o.Error)
+	}
+}
+
+// An existing stream keeps its operators' configuration unless the worker is
+// told to update it.
+func TestExistingStreamsLeftAloneUnlessUpdated(t *testing.T) {
+	h := newHarness(t, slbsim.Config{})
+	cfg := testConfig()
+	cfg.EventMaxAge = time.Hour
+	h.createStreams(cfg)
+	maxAge := func() time.Duration {
+		s, err := h.js.Stream(context.Background(), messages.EventStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.MaxAge
+	}
+	cfg.EventMaxAge = 2 * time.Hour
+	_, stop, _ := h.startWorker(cfg)
+	if got := maxAge(); got != time.Hour {
+		t.Errorf("events max age %s after a worker start, want the existing 1h", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.UpdateStreams = true
+	h.startWorker(cfg)
+	if got := maxAge(); got != 2*time.Hour {
+		t.Errorf("events max age %s with UpdateStreams, want 2h", got)
 	}
 }

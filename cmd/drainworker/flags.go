@@ -75,6 +75,8 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string)
 	str(&w.PriorityGroup, "priority-group", "DRAIN_PRIORITY_GROUP", w.PriorityGroup, "consumer priority group pinning one active replica; empty: no pinning")
 	dur(&w.PinnedTTL, "pinned-ttl", "DRAIN_PINNED_TTL", w.PinnedTTL, "failover time of the pinned replica")
 	num(&w.StreamReplicas, "stream-replicas", "DRAIN_STREAM_REPLICAS", w.StreamReplicas, "replicas of the streams the worker creates")
+	fs.BoolVar(&w.UpdateStreams, "update-streams", false, "bring existing streams to the worker's configuration instead of leaving them alone (env DRAIN_UPDATE_STREAMS)")
+	env["update-streams"] = "DRAIN_UPDATE_STREAMS"
 	dur(&w.EventMaxAge, "event-max-age", "DRAIN_EVENT_MAX_AGE", w.EventMaxAge, "retention of the events stream the worker creates")
 	dur(&w.CredentialRetry, "credential-retry", "DRAIN_CREDENTIAL_RETRY", w.CredentialRetry, "how often failing SLB credentials are probed")
 	return fs, env
