@@ -244,7 +244,9 @@ func (c *coalescer) lingered(g *group, gen uint64) {
 		// the backlog has not already cost, and saves the account's quota.
 		wake := g.lastArrival.Add(c.linger)
 		if c.lingerForBacklog() {
-			wake = now.Add(c.linger)
+			// Checked every few lingers, not every one: a thousand lingering
+			// groups would otherwise fire a timer per request.
+			wake = now.Add(4 * c.linger)
 		}
 		if limit := g.activated.Add(c.maxLinger); limit.Before(wake) {
 			wake = limit
