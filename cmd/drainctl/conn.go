@@ -45,6 +45,8 @@ func (a *app) globalFlags(root *cobra.Command) {
 	f.StringVar(&a.tlsCert, "tls-cert", a.getenv("DRAIN_TLS_CERT"), "client certificate file for NATS TLS (env DRAIN_TLS_CERT)")
 	f.StringVar(&a.tlsKey, "tls-key", a.getenv("DRAIN_TLS_KEY"), "client key file for NATS TLS (env DRAIN_TLS_KEY)")
 	f.BoolVar(&a.json, "json", false, "print JSON lines on stdout instead of text")
+	// The default may come from DRAIN_NATS_URL with a password in it: --help shows it redacted.
+	f.Lookup("nats-url").DefValue = redactURLs(f.Lookup("nats-url").DefValue)
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -104,6 +106,9 @@ func redactURLs(list string) string {
 	parts := strings.Split(list, ",")
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "://") {
+			p = "nats://" + p // as nats.go reads it; else url.Parse takes the user for a scheme
+		}
 		if u, err := url.Parse(p); err == nil && u.User != nil {
 			if _, has := u.User.Password(); has {
 				p = u.Redacted()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -156,6 +157,17 @@ func (a *app) findRetry(ctx context.Context, js jetstream.JetStream, oldID strin
 	if err != nil {
 		return messages.Outcome{}, "", err
 	}
+	// A retry still queued has no event yet: its id is taken too.
+	err = queuedRequestIDs(ctx, js, messages.RequestSubject(old.RegionID, old.VServerGroupID), func(id string) {
+		if m := pattern.FindStringSubmatch(id); m != nil {
+			if n, err := strconv.Atoi(m[1]); err == nil && n >= next {
+				next = n + 1
+			}
+		}
+	})
+	if err != nil {
+		return messages.Outcome{}, "", err
+	}
 	newID := base + "-retry-" + strconv.Itoa(next)
 	if !messages.ValidRequestID(newID) {
 		return messages.Outcome{}, "", usageErrorf("request id %s is too long for a retry id (%s); give one with --request-id", oldID, newID)
@@ -184,4 +196,25 @@ func retryReason(old messages.Outcome) string {
 		r += ": " + old.Reason
 	}
 	return truncateRunes(r, messages.MaxTextChars)
+}
+
+// queuedRequestIDs calls fn with the Nats-Msg-Id of every request still
+// queued on subject. The requests stream is a work queue, which admits no
+// consumer beside the worker's: the messages are read by sequence.
+func queuedRequestIDs(ctx context.Context, js jetstream.JetStream, subject string, fn func(string)) error {
+	stream, err := js.Stream(ctx, messages.RequestStream)
+	if err != nil {
+		return failedErrorf("look up %s: %w", messages.RequestStream, err)
+	}
+	for seq := uint64(1); ; {
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return failedErrorf("read queued requests on %s: %w", subject, err)
+		}
+		fn(msg.Header.Get(messages.MsgIDHeader))
+		seq = msg.Sequence + 1
+	}
 }

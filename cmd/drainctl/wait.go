@@ -130,10 +130,17 @@ func (w *waiter) wait(ctx context.Context, reqs []messages.DrainRequest, acks []
 		case <-ctx.Done():
 			view.finish()
 			var waiting []messages.DrainRequest
+			var answered []part
 			for _, p := range parts {
 				if p.outcome == nil {
 					waiting = append(waiting, p.req)
+				} else {
+					answered = append(answered, p)
 				}
+			}
+			if len(answered) > 0 {
+				// What is known is shown: a failed part must not hide behind the timeout.
+				_ = a.printOutcomes(answered, total, verbose)
 			}
 			err := a.ctxError(ctx, "waiting for the outcome of "+joinIDs(waiting))
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -156,7 +163,12 @@ func (w *waiter) wait(ctx context.Context, reqs []messages.DrainRequest, acks []
 				continue
 			}
 			if seq := parts[i].ack.Sequence; seq != 0 && o.StreamSequence != 0 && o.StreamSequence != seq {
-				continue // an older request under the same id, outside the duplicate window
+				// An older request under the same id, outside the duplicate
+				// window. This one's event carries the same Msg-Id and may be
+				// dropped as a duplicate: say so, or the wait looks like a dead worker.
+				view.note(fmt.Sprintf("note: an earlier request under id %s ended %s; reuse of an id can hide this one's outcome: use a new --request-id",
+					o.RequestID, o.Status))
+				continue
 			}
 			parts[i].outcome = &o
 			parts[i].removed = removedCount(o)
