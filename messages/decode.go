@@ -250,6 +250,10 @@ func (d *decoder) deadline() {
 			d.vs.add("deadline", ruleDeadline+", got "+gotString(v))
 			return
 		}
+		if rule := checkDeadlineYear(t); rule != "" {
+			d.vs.add("deadline", rule)
+			return
+		}
 		d.req.Deadline = &t
 	default:
 		d.vs.add("deadline", ruleDeadline+", got "+k.String())

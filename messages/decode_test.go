@@ -506,3 +506,16 @@ func TestIntegerValue(t *testing.T) {
 		}
 	}
 }
+
+// A deadline whose UTC year leaves 0000..9999 cannot be encoded again, so
+// Decode refuses it as Validate does.
+func TestDecodeRefusesDeadlineOutsideEncodableYears(t *testing.T) {
+	for _, deadline := range []string{"9999-12-31T23:00:00-05:00", "0000-01-01T00:00:00+01:00"} {
+		body := `{"version":1,"request_id":"r1","region_id":"cn-hangzhou","vserver_group_id":"rsp-a",` +
+			`"backend_servers":[{"server_id":"i-1","port":80}],"deadline":"` + deadline + `"}`
+		_, err := Decode(RequestSubject("cn-hangzhou", "rsp-a"), []byte(body))
+		if err == nil || !strings.Contains(err.Error(), "deadline") {
+			t.Errorf("deadline %s: Decode error %v, want a deadline violation", deadline, err)
+		}
+	}
+}

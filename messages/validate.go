@@ -3,6 +3,7 @@ package messages
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Violation is one broken rule: the field (a path such as
@@ -131,10 +132,8 @@ func (r *DrainRequest) Validate() error {
 		vs.add("source", rule)
 	}
 	if r.Deadline != nil {
-		// A time outside years 0000..9999 has no RFC 3339 form (encoding
-		// it fails), so it cannot be sent.
-		if y := r.Deadline.Year(); y < 0 || y > 9999 {
-			vs.add("deadline", ruleDeadline+", got year "+strconv.Itoa(y))
+		if rule := checkDeadlineYear(*r.Deadline); rule != "" {
+			vs.add("deadline", rule)
 		}
 	}
 	if vs.any() {
@@ -178,4 +177,14 @@ func foldServers(list []BackendServer) []BackendServer {
 	}
 	clear(list[len(out):])
 	return out
+}
+
+// checkDeadlineYear refuses a time outside years 0000..9999 in UTC, the zone
+// it is encoded in: it has no RFC 3339 form, so it could not be sent on.
+// ("9999-12-31T23:00:00-05:00" parses, but is year 10000 in UTC.)
+func checkDeadlineYear(t time.Time) string {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return ruleDeadline + ", got year " + strconv.Itoa(y) + " in UTC"
+	}
+	return ""
 }

@@ -23,7 +23,6 @@ var codeClasses = map[string]Class{
 	// The service failed this time, or the group is busy with another change.
 	"ServiceUnavailable":        Transient, // 503
 	"InternalError":             Transient, // 500
-	"UnknownError":              Transient,
 	"SystemBusy":                Transient, // 449
 	"OperationBusy":             Transient,
 	"ServiceIsConfiguring":      Transient,

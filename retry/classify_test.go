@@ -84,7 +84,8 @@ func classifyCases(t testing.TB) []classifyCase {
 		row(400, "Request.Throttled", Throttled),   // unlisted, contains Throttled
 		row(503, "ServiceUnavailable", Transient),
 		row(500, "InternalError", Transient),
-		row(500, "UnknownError", Transient),
+		row(500, "UnknownError", Transient), // by its 5xx status
+		row(400, "UnknownError", Permanent), // design.md: everything else
 		row(449, "SystemBusy", Transient),
 		row(400, "OperationBusy", Transient),
 		row(400, "ServiceIsConfiguring", Transient),

@@ -13,7 +13,7 @@ import (
 var ErrDeadline = errors.New("retry deadline reached")
 
 // Do runs op until it succeeds (Do returns nil), returns an error that is not
-// retryable (class Permanent or Credentials: Do returns that error as it is),
+// retryable (class Permanent or Credentials: Do returns it redacted, wrapping it),
 // the next wait would end after deadline (a zero deadline never does), or ctx
 // is done. Between tries it waits per the policy, and a done ctx ends the wait
 // at once. notify, if not nil, is called with the error and the wait before
@@ -42,7 +42,7 @@ func (p Policy) Do(ctx context.Context, deadline time.Time, op func() error, not
 			return nil
 		}
 		if !Classify(err).Retryable() {
-			return err
+			return Redact(err)
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
