@@ -353,15 +353,26 @@ func TestEmbeddedServer(t *testing.T) {
 	if left, _ := sim.Backends(region, "rsp-g0"); len(left) != 1 {
 		t.Errorf("%d servers left, want 1", len(left))
 	}
-	resp, err := http.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The event is stored before the worker counts it (it counts on the
+	// publish ack): poll /metrics until the count shows, with a deadline.
+	var body []byte
+	want := []string{`slbdrain_outcomes_total{status="completed"} 1`, "slbdrain_api_calls_total", "go_goroutines", "process_resident_memory_bytes"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(body, []byte(want[0])) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling a scrape: no event to wait on
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{`slbdrain_outcomes_total{status="completed"} 1`, "slbdrain_api_calls_total", "go_goroutines", "process_resident_memory_bytes"} {
-		if !bytes.Contains(body, []byte(want)) {
-			t.Errorf("/metrics lacks %q", want)
+	for _, w := range want {
+		if !bytes.Contains(body, []byte(w)) {
+			t.Errorf("/metrics lacks %q", w)
 		}
 	}
 	nc.Close()
