@@ -72,30 +72,29 @@ func backendsParam(c *call) ([]Backend, *apiError) {
 // removeBackends is RemoveVServerGroupBackendServers: servers absent from
 // the group are ignored; the answer lists the servers that remain.
 func (s *Sim) removeBackends(c *call) (any, *apiError) {
-	if c.groupID == "" {
-		return nil, missing("VServerGroupId")
-	}
-	servers, apiErr := backendsParam(c)
-	if apiErr != nil {
-		return nil, apiErr
-	}
-	st := s.state
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	g, ok := st.groups[groupKey{c.region, c.groupID}]
-	if !ok {
-		return nil, errGroupNotFound
-	}
-	if st.unknownServerLocked(c.region, servers) {
-		return nil, errServerNotFound
-	}
-	c.rec.Removed = g.removeLocked(servers)
-	return groupServersResponse{RequestId: c.rec.RequestID, VServerGroupId: c.groupID, BackendServers: listJSON(g.backends)}, nil
+	return s.changeGroup(c, func(st *state, g *group, servers []Backend) *apiError {
+		if st.unknownServerLocked(c.region, servers) {
+			return errServerNotFound
+		}
+		c.rec.Removed = g.removeLocked(servers)
+		return nil
+	})
 }
 
 // addBackends is AddVServerGroupBackendServers. The emulator has no ECS, so
 // any ServerId is taken to be a running instance of the account.
 func (s *Sim) addBackends(c *call) (any, *apiError) {
+	return s.changeGroup(c, func(st *state, g *group, servers []Backend) *apiError {
+		st.registerLocked(c.region, servers)
+		g.addLocked(servers)
+		return nil
+	})
+}
+
+// changeGroup is the frame Add and Remove share: read the group id and the
+// BackendServers parameter, find the group under the state lock, apply the
+// change, answer with the servers the group holds then.
+func (s *Sim) changeGroup(c *call, apply func(st *state, g *group, servers []Backend) *apiError) (any, *apiError) {
 	if c.groupID == "" {
 		return nil, missing("VServerGroupId")
 	}
@@ -110,8 +109,9 @@ func (s *Sim) addBackends(c *call) (any, *apiError) {
 	if !ok {
 		return nil, errGroupNotFound
 	}
-	st.registerLocked(c.region, servers)
-	g.addLocked(servers)
+	if apiErr := apply(st, g, servers); apiErr != nil {
+		return nil, apiErr
+	}
 	return groupServersResponse{RequestId: c.rec.RequestID, VServerGroupId: c.groupID, BackendServers: listJSON(g.backends)}, nil
 }
 
