@@ -87,6 +87,10 @@ type group struct {
 	gen         uint64 // bumped when the group is reset; stale timers see it and stop
 }
 
+// lingering says whether the group's timer is its linger (waiting for
+// company), not a retry's backoff.
+func (g *group) lingering() bool { return g.timer != nil && g.batch == nil }
+
 // call is one API call being made for a group.
 type call struct {
 	g       *group
@@ -206,7 +210,7 @@ func (c *coalescer) add(r *request) {
 		} else {
 			c.ready.push(g)
 		}
-	case g.timer != nil && g.batch == nil && !g.inCall: // lingering
+	case g.lingering():
 		g.lastArrival = now
 		if len(g.queue) >= c.maxBatch && g.timer.Stop() {
 			// A full batch needs no more company.
@@ -552,7 +556,7 @@ func (c *coalescer) startFlush() {
 	defer c.mu.Unlock()
 	c.flush = true
 	for _, g := range c.groups {
-		if g.timer != nil && g.batch == nil && g.timer.Stop() {
+		if g.lingering() && g.timer.Stop() {
 			g.timer = nil
 			c.ready.push(g)
 		}
