@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/slbdrain/slbdrain/internal/natstest"
 	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/internal/syncbuf"
 	"github.com/slbdrain/slbdrain/messages"
 	"github.com/slbdrain/slbdrain/retry"
 )
@@ -38,7 +38,7 @@ type harness struct {
 	sim    *slbsim.Sim
 	simURL string
 	events *eventLog
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 func newHarness(t *testing.T, simCfg slbsim.Config) *harness {
@@ -58,7 +58,7 @@ func newHarnessAt(t *testing.T, url string, simCfg slbsim.Config) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = simSrv.Close() })
-	h := &harness{t: t, url: url, nc: nc, js: js, sim: sim, simURL: simSrv.URL, logs: &syncBuffer{}}
+	h := &harness{t: t, url: url, nc: nc, js: js, sim: sim, simURL: simSrv.URL, logs: &syncbuf.Buffer{}}
 	t.Cleanup(func() {
 		// Workers log at debug level here: every API call, every outcome.
 		if strings.Contains(h.logs.String(), testSecret) {
@@ -362,21 +362,4 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		}
 		<-tick.C
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

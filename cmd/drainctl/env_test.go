@@ -15,6 +15,7 @@ import (
 
 	"github.com/slbdrain/slbdrain/internal/natstest"
 	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/internal/syncbuf"
 	"github.com/slbdrain/slbdrain/messages"
 	"github.com/slbdrain/slbdrain/worker"
 )
@@ -154,7 +155,7 @@ func runCLI(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	code := run(ctx, args, strings.NewReader(stdin), &stdout, &stderr)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
@@ -165,25 +166,6 @@ func serverFlags(servers []string) []string {
 		args = append(args, "--server", s)
 	}
 	return args
-}
-
-// syncBuffer is a bytes.Buffer safe for the CLI's goroutines (NATS
-// callbacks write to stderr).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // lineWriter hands every complete line written to it to a channel, so a

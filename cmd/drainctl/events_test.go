@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/slbdrain/slbdrain/internal/syncbuf"
 	"github.com/slbdrain/slbdrain/messages"
 )
 
@@ -25,7 +26,7 @@ func TestWatchReplaysAndFollows(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, errOut := newLineWriter(), &syncBuffer{}
+	out, errOut := newLineWriter(), &syncbuf.Buffer{}
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"--nats-url", e.url, "watch", "--json", "--since", "1h", "--group", "rsp-watch"},
@@ -76,7 +77,7 @@ func TestWatchHumanLines(t *testing.T) {
 	out := newLineWriter()
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"--nats-url", e.url, "watch", "--status", "failed", "--since", "10m"}, strings.NewReader(""), out, &syncBuffer{})
+		code <- run(ctx, []string{"--nats-url", e.url, "watch", "--status", "failed", "--since", "10m"}, strings.NewReader(""), out, &syncbuf.Buffer{})
 	}()
 	line := waitLine(t, out, "gone-1", func(l string) bool { return strings.Contains(l, "gone-1") })
 	for _, want := range []string{"failed", "cn-hangzhou/rsp-gone", "1 server ", "InvalidParameter"} {
@@ -238,7 +239,7 @@ func TestRetryOfRejectedRequestRefused(t *testing.T) {
 	out := newLineWriter()
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"--nats-url", e.url, "watch", "--since", "1h"}, strings.NewReader(""), out, &syncBuffer{})
+		code <- run(ctx, []string{"--nats-url", e.url, "watch", "--since", "1h"}, strings.NewReader(""), out, &syncbuf.Buffer{})
 	}()
 	waitLine(t, out, "bad-1", func(l string) bool { return strings.Contains(l, "bad-1") })
 	cancel()

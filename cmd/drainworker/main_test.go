@@ -23,6 +23,7 @@ import (
 
 	"github.com/slbdrain/slbdrain/internal/natstest"
 	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/internal/syncbuf"
 	"github.com/slbdrain/slbdrain/messages"
 )
 
@@ -137,13 +138,13 @@ func freeAddr(t *testing.T) string {
 
 type process struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan error
 }
 
 func startBinary(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(buildBinary(t), args...), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: exec.Command(buildBinary(t), args...), stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -388,21 +389,4 @@ func TestEmbeddedServer(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no exit within 20s of SIGINT")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
