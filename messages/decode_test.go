@@ -359,20 +359,7 @@ func TestDecodeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	want := DrainRequest{
-		Version:        1,
-		RequestID:      "asg-42-scalein-0001",
-		RegionID:       testRegion,
-		VServerGroupID: testGroup,
-		BackendServers: []BackendServer{
-			{ServerID: "i-bp1a2b3c4d5e6f7g8h9", Port: 80, Type: TypeECS},
-			{ServerID: "eni-bp1xyz", Port: 8080, Type: TypeENI},
-		},
-		Reason:   "scale-in",
-		Source:   "ess-lifecycle-hook/asg-42",
-		Deadline: &deadline,
-	}
+	want := validRequest() // the contract's example
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Decode =\n%+v\nwant\n%+v", got, want)
 	}
