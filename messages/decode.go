@@ -65,7 +65,7 @@ func (d *decoder) result() (DrainRequest, error) {
 		}
 		return d.req, d.vs.err()
 	}
-	d.req.BackendServers = foldServers(d.req.BackendServers)
+	d.req.BackendServers = FoldServers(d.req.BackendServers)
 	return d.req, nil
 }
 

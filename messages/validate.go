@@ -141,42 +141,8 @@ func (r *DrainRequest) Validate() error {
 		// (1001 copies of one server fold to one).
 		return vs.err()
 	}
-	r.BackendServers = foldServers(r.BackendServers)
+	r.BackendServers = FoldServers(r.BackendServers)
 	return nil
-}
-
-// foldServers removes later duplicates of a (server_id, port, type) triple,
-// keeping the order of first occurrences. It reuses the slice's array.
-// Types must already be defaulted.
-func foldServers(list []BackendServer) []BackendServer {
-	// Requests are usually a handful of servers: a quadratic scan beats
-	// building a map until the list is long.
-	const linearMax = 32
-	if len(list) <= linearMax {
-		out := list[:0]
-	next:
-		for _, b := range list {
-			for _, o := range out {
-				if o == b {
-					continue next
-				}
-			}
-			out = append(out, b)
-		}
-		clear(list[len(out):])
-		return out
-	}
-	seen := make(map[BackendServer]struct{}, len(list))
-	out := list[:0]
-	for _, b := range list {
-		if _, dup := seen[b]; dup {
-			continue
-		}
-		seen[b] = struct{}{}
-		out = append(out, b)
-	}
-	clear(list[len(out):])
-	return out
 }
 
 // checkDeadlineYear refuses a time outside years 0000..9999 in UTC, the zone

@@ -109,21 +109,6 @@ func TestValidateNormalises(t *testing.T) {
 	}
 }
 
-// TestFoldLongList covers the map-based fold used for long lists.
-func TestFoldLongList(t *testing.T) {
-	var list, want []BackendServer
-	for i := range 300 {
-		b := BackendServer{ServerID: "i-1", Port: i%100 + 1, Type: TypeECS}
-		list = append(list, b)
-		if i < 100 {
-			want = append(want, b)
-		}
-	}
-	if got := foldServers(list); !reflect.DeepEqual(got, want) {
-		t.Errorf("fold kept %d of 300, want the first 100 in order", len(got))
-	}
-}
-
 func TestValidateListsEveryViolation(t *testing.T) {
 	r := DrainRequest{BackendServers: []BackendServer{{ServerID: "", Port: 0, Type: "x"}}}
 	err := r.Validate()
