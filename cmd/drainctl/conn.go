@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/slbdrain/slbdrain/internal/natsconn"
 	"github.com/slbdrain/slbdrain/messages"
 )
 
@@ -26,12 +26,8 @@ type app struct {
 	getenv         func(string) string
 	now            func() time.Time
 
-	natsURL   string
-	natsCreds string
-	tlsCA     string
-	tlsCert   string
-	tlsKey    string
-	json      bool
+	nats natsconn.Config
+	json bool
 }
 
 // globalFlags defines the flags of every command. The connection settings
@@ -39,14 +35,13 @@ type app struct {
 // serves both.
 func (a *app) globalFlags(root *cobra.Command) {
 	f := root.PersistentFlags()
-	f.StringVar(&a.natsURL, "nats-url", envOr(a.getenv, "DRAIN_NATS_URL", defaultNATSURL), "NATS server URL(s), comma separated (env DRAIN_NATS_URL)")
-	f.StringVar(&a.natsCreds, "nats-creds", a.getenv("DRAIN_NATS_CREDS"), "NATS credentials file, JWT + NKey (env DRAIN_NATS_CREDS)")
-	f.StringVar(&a.tlsCA, "tls-ca", a.getenv("DRAIN_TLS_CA"), "CA certificate file for tls:// NATS URLs (env DRAIN_TLS_CA)")
-	f.StringVar(&a.tlsCert, "tls-cert", a.getenv("DRAIN_TLS_CERT"), "client certificate file for NATS TLS (env DRAIN_TLS_CERT)")
-	f.StringVar(&a.tlsKey, "tls-key", a.getenv("DRAIN_TLS_KEY"), "client key file for NATS TLS (env DRAIN_TLS_KEY)")
+	f.StringVar(&a.nats.URL, "nats-url", envOr(a.getenv, "DRAIN_NATS_URL", defaultNATSURL), "NATS server URL(s), comma separated (env DRAIN_NATS_URL)")
+	for _, nf := range a.nats.AuthFlags() {
+		f.StringVar(nf.Value, nf.Name, a.getenv(nf.Env), nf.Usage+" (env "+nf.Env+")")
+	}
 	f.BoolVar(&a.json, "json", false, "print JSON lines on stdout instead of text")
 	// The default may come from DRAIN_NATS_URL with a password in it: --help shows it redacted.
-	f.Lookup("nats-url").DefValue = redactURLs(f.Lookup("nats-url").DefValue)
+	f.Lookup("nats-url").DefValue = natsconn.Redact(f.Lookup("nats-url").DefValue)
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -61,15 +56,15 @@ func envOr(getenv func(string) string, name, def string) string {
 // reconnects without limit: callers bound their work with contexts, and a
 // node failover must not end a wait.
 func (a *app) connect(timeout time.Duration) (*nats.Conn, jetstream.JetStream, error) {
-	if strings.TrimSpace(a.natsURL) == "" {
+	if strings.TrimSpace(a.nats.URL) == "" {
 		return nil, nil, usageErrorf("--nats-url is empty")
 	}
-	opts := []nats.Option{
-		nats.Name("drainctl"),
+	if err := a.nats.Validate(); err != nil {
+		return nil, nil, usageErrorf("%w", err)
+	}
+	nc, err := a.nats.Connect("drainctl",
 		nats.Timeout(min(timeout, 5*time.Second)),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.NoCallbacksAfterClientClose(),
+		nats.ReconnectWait(250*time.Millisecond),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
 				fmt.Fprintf(a.stderr, "drainctl: disconnected from NATS (%v), reconnecting\n", err)
@@ -78,48 +73,17 @@ func (a *app) connect(timeout time.Duration) (*nats.Conn, jetstream.JetStream, e
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			fmt.Fprintf(a.stderr, "drainctl: reconnected to NATS at %s\n", nc.ConnectedUrlRedacted())
 		}),
-	}
-	if a.natsCreds != "" {
-		opts = append(opts, nats.UserCredentials(a.natsCreds))
-	}
-	if a.tlsCA != "" {
-		opts = append(opts, nats.RootCAs(a.tlsCA))
-	}
-	if a.tlsCert != "" || a.tlsKey != "" {
-		opts = append(opts, nats.ClientCert(a.tlsCert, a.tlsKey))
-	}
-	nc, err := nats.Connect(a.natsURL, opts...)
+	)
 	if err != nil {
-		return nil, nil, failedErrorf("cannot connect to NATS at %s: %w\n"+
-			"  is drainworker (embedded server) or nats-server running? check --nats-url (or DRAIN_NATS_URL)", redactURLs(a.natsURL), err)
+		return nil, nil, failedErrorf("%w\n"+
+			"  is drainworker (embedded server) or nats-server running? check --nats-url (or DRAIN_NATS_URL)", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, nil, failedErrorf("JetStream on %s: %w", redactURLs(a.natsURL), err)
+		return nil, nil, failedErrorf("JetStream on %s: %w", natsconn.Redact(a.nats.URL), err)
 	}
 	return nc, js, nil
-}
-
-// redactURLs hides passwords and tokens in a comma separated URL list.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		if !strings.Contains(p, "://") {
-			p = "nats://" + p // as nats.go reads it; else url.Parse takes the user for a scheme
-		}
-		if u, err := url.Parse(p); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				p = u.Redacted()
-			} else {
-				u.User = url.User("xxxxx") // a lone user part may be a token
-				p = u.String()
-			}
-		}
-		parts[i] = p
-	}
-	return strings.Join(parts, ",")
 }
 
 // errStreamMissing marks a stream that does not exist (yet); status reports
@@ -135,14 +99,14 @@ func (a *app) stream(ctx context.Context, js jetstream.JetStream, name string) (
 		return s, nil
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("stream %s on %s: %w: drainworker creates it when it starts; "+
-			"has a worker run against this NATS?", name, redactURLs(a.natsURL), errStreamMissing)}
+			"has a worker run against this NATS?", name, natsconn.Redact(a.nats.URL), errStreamMissing)}
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return nil, failedErrorf("stream %s on %s: %w: start nats-server with JetStream (-js) or use drainworker's embedded server",
-			name, redactURLs(a.natsURL), err)
+			name, natsconn.Redact(a.nats.URL), err)
 	case ctx.Err() != nil:
 		return nil, a.ctxError(ctx, fmt.Sprintf("looking up stream %s", name))
 	default:
-		return nil, failedErrorf("look up stream %s on %s: %w", name, redactURLs(a.natsURL), err)
+		return nil, failedErrorf("look up stream %s on %s: %w", name, natsconn.Redact(a.nats.URL), err)
 	}
 }
 
