@@ -6,7 +6,10 @@ import "net/http"
 // Alibaba's where its documentation or its gateway give them; the few it does
 // not document (TooManyBackendServers, BackendServersMalformed,
 // InvalidServerId.NotFound, the 404 of an unknown VServerGroupId) follow
-// slbdrain's design.md.
+// slbdrain's design.md; the 404 of an unknown LoadBalancerId and the 400 of
+// a SetVServerGroupAttribute on a server the group does not hold are ours.
+// The InvalidSecurityToken.* answers are those of Alibaba's common error
+// table (400, "Specified SecurityToken is expired." and so on).
 const (
 	CodeThrottling            = "Throttling"
 	CodeThrottlingUser        = "Throttling.User"
@@ -18,6 +21,9 @@ const (
 	CodeAccessKeyNotFound     = "InvalidAccessKeyId.NotFound"
 	CodeAccessKeyInactive     = "InvalidAccessKeyId.Inactive"
 	CodeSecurityTokenMismatch = "InvalidSecurityToken.MismatchWithAccessKey"
+	CodeSecurityTokenExpired  = "InvalidSecurityToken.Expired"
+	CodeSecurityTokenBad      = "InvalidSecurityToken.Malformed"
+	CodeMissingSecurityToken  = "MissingSecurityToken"
 	CodeTimeStampExpired      = "InvalidTimeStamp.Expired"
 	CodeTimeStampFormat       = "InvalidTimeStamp.Format"
 	CodeInvalidVersion        = "InvalidVersion"
@@ -29,6 +35,7 @@ const (
 	CodeBackendsMalformed     = "BackendServersMalformed"
 	CodeInvalidType           = "BackendServer.InvalidType"
 	CodeServerNotFound        = "InvalidServerId.NotFound"
+	CodeLoadBalancerNotFound  = "InvalidLoadBalancerId.NotFound"
 	// CodeDropped is not an Alibaba code: it marks, in the call log, a call
 	// whose connection the Drop fault closed without an answer.
 	CodeDropped = "slbsim.Dropped"
@@ -76,6 +83,10 @@ var (
 		"Specified access key is disabled.")
 	errSecurityToken = newAPIError(http.StatusBadRequest, CodeSecurityTokenMismatch,
 		"Specified SecurityToken mismatch with the AccessKey.")
+	errSecurityTokenExpired = newAPIError(http.StatusBadRequest, CodeSecurityTokenExpired,
+		"Specified SecurityToken is expired.")
+	errSecurityTokenMalformed = newAPIError(http.StatusBadRequest, CodeSecurityTokenBad,
+		"Specified SecurityToken is malformed.")
 	errTimeStampExpired = newAPIError(http.StatusBadRequest, CodeTimeStampExpired,
 		"Specified time stamp or date value is expired.")
 	errTimeStampFormat = newAPIError(http.StatusBadRequest, CodeTimeStampFormat,
@@ -96,7 +107,21 @@ var (
 		"The specified Type is invalid.")
 	errServerNotFound = newAPIError(http.StatusNotFound, CodeServerNotFound,
 		"The specified ServerId does not exist.")
+	errLoadBalancerNotFound = newAPIError(http.StatusNotFound, CodeLoadBalancerNotFound,
+		"The specified LoadBalancerId does not exist.")
 )
+
+// invalidParam is the gateway's answer to a parameter out of its range.
+func invalidParam(name string) *apiError {
+	return newAPIError(http.StatusBadRequest, CodeInvalidParameter, "Specified parameter "+name+" is not valid.")
+}
+
+// notInGroup answers a SetVServerGroupAttribute that names a server the
+// group does not hold.
+func notInGroup(server string) *apiError {
+	return newAPIError(http.StatusBadRequest, CodeInvalidParameter,
+		"The specified backend server "+server+" does not exist in the VServer group.")
+}
 
 // signatureMismatch carries the server's string to sign, as Alibaba does:
 // the SDK compares it with its own and, when they match, tells the user the

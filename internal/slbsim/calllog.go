@@ -27,7 +27,9 @@ type Call struct {
 	// one started.
 	Overlap     bool
 	AccessKeyID string
-	Start, End  time.Time
+	// Account owns the key, once the call is authenticated ("" before).
+	Account    string
+	Start, End time.Time
 }
 
 // Stats are counters over all calls since New or Reset.

@@ -12,18 +12,36 @@ type Config struct {
 	// AccessKeys maps AccessKeyId to secret; calls signed with anything else
 	// fail as they do on Alibaba.
 	AccessKeys map[string]string
-	// QPS is the quota of each API in calls per second (0: unlimited).
-	// Calls over it are answered 400 Throttling.User.
+	// KeyAccounts names the Alibaba Cloud account that owns a key of
+	// AccessKeys (AccessKeyId -> account id); a key not listed belongs to
+	// DefaultAccount. Quotas are counted per account.
+	KeyAccounts map[string]string
+	// STSCredentials are temporary credentials: each key pair is accepted
+	// only with its SecurityToken signed into the call, until it expires.
+	STSCredentials []STSCredential
+
+	// Quotas are Alibaba's API flow control: per action, N calls per W,
+	// counted per (region, action, account), over them 400 Throttling.User.
+	// nil (the zero Config): no quota. AlibabaQuotas() is the table of a
+	// new account, to opt into; ParseQuota reads "90/60s".
+	Quotas Quotas
+	// RegionQuotas override Quotas in one region (region -> action ->
+	// quota; a zero Quota there lifts the limit in that region).
+	RegionQuotas map[string]Quotas
+	// QPS is an older, simpler quota: a token bucket of QPS calls per
+	// second per action, shared by every region and account (0: none).
+	// Calls over it are answered 400 Throttling.User. It applies on top of
+	// Quotas.
 	QPS float64
-	// Burst is the quota's burst (0: max(1, int(QPS))).
+	// Burst is the QPS bucket's burst (0: max(1, int(QPS))).
 	Burst int
 	// Latency is added to every answer, LatencyJitter a uniform random
 	// [0, LatencyJitter) on top.
 	Latency       time.Duration
 	LatencyJitter time.Duration
 	Faults        Faults
-	// Seed seeds fault, jitter and generated-id randomness (0: a fixed
-	// default) so that sequential runs are reproducible. RequestIds are not
+	// Seed seeds fault, jitter, foreign-share and generated-id randomness
+	// (0: a fixed default) so that sequential runs are reproducible. RequestIds are not
 	// seeded: they must stay unique across runs.
 	Seed int64
 	// Logger, when set, gets one line per call, at debug level (info with

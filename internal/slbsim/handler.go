@@ -22,6 +22,7 @@ type call struct {
 	action  string
 	region  string
 	groupID string
+	account string        // the owner of the key, once authenticated
 	wire    []wireBackend // BackendServers, decoded
 	wireErr *apiError     // why BackendServers did not decode
 	rec     Call
@@ -121,7 +122,7 @@ func (s *Sim) process(r *http.Request, c *call) outcome {
 	if c.groupID != "" && s.state.isDenied(c.region, c.groupID) {
 		return outcome{err: errForbiddenRAM}
 	}
-	if !s.quota.allow(c.action, s.now()) {
+	if !s.flow.admit(quotaKey{c.region, c.action, c.account}, s.now()) || !s.qps.allow(c.action, s.now()) {
 		return outcome{err: errThrottlingUser}
 	}
 	f, delay := s.rollFault()
@@ -156,9 +157,9 @@ func (s *Sim) checkCommon(c *call) *apiError {
 	return nil
 }
 
-// authenticate checks the signature parameters, the key, the signature and
-// the nonce, in that order: a nonce is spent only by a correctly signed call,
-// so a forged request cannot burn it.
+// authenticate checks the signature parameters, the key, the signature,
+// the SecurityToken and the nonce, in that order: a nonce is spent only by a
+// correctly signed call, so a forged request cannot burn it.
 func (s *Sim) authenticate(method string, c *call) *apiError {
 	p := c.params
 	for _, name := range []string{"AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp"} {
@@ -191,12 +192,14 @@ func (s *Sim) authenticate(method string, c *call) *apiError {
 	if !signatureEqual(signString(sts, key.secret), p["Signature"]) {
 		return signatureMismatch(sts)
 	}
-	if p["SecurityToken"] != "" {
-		return errSecurityToken
+	if apiErr := s.keys.checkToken(p["AccessKeyId"], key, p["SecurityToken"], now); apiErr != nil {
+		return apiErr
 	}
 	if !s.nonces.use(p["AccessKeyId"]+"\x00"+p["SignatureNonce"], now) {
 		return errNonceUsed
 	}
+	c.account = key.account
+	c.rec.Account = key.account
 	return nil
 }
 
@@ -263,6 +266,7 @@ func (s *Sim) finish(c *call, leave func()) {
 				zap.String("vserver_group_id", c.rec.GroupID),
 				zap.String("request_id", c.rec.RequestID),
 				zap.String("access_key_id", c.rec.AccessKeyID),
+				zap.String("account", c.rec.Account),
 				zap.String("code", c.rec.Code),
 				zap.Int("http_status", c.rec.HTTPStatus),
 				zap.Int("servers", c.rec.Servers),

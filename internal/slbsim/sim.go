@@ -15,7 +15,8 @@ type Sim struct {
 	keys   *keyStore
 	nonces *nonceSet
 	state  *state
-	quota  *quota
+	flow   *flowControl
+	qps    *qpsLimit
 	log    *callLog
 
 	knobsMu sync.RWMutex
@@ -42,10 +43,11 @@ func New(cfg Config) *Sim {
 	}
 	return &Sim{
 		cfg:     cfg,
-		keys:    newKeyStore(cfg.AccessKeys),
+		keys:    newKeyStore(cfg.AccessKeys, cfg.KeyAccounts, cfg.STSCredentials),
 		nonces:  newNonceSet(),
 		state:   newState(),
-		quota:   newQuota(cfg.QPS, cfg.Burst),
+		flow:    newFlowControl(cfg.Quotas, cfg.RegionQuotas, seed),
+		qps:     newQPSLimit(cfg.QPS, cfg.Burst),
 		log:     newCallLog(maxLog),
 		faults:  cfg.Faults,
 		latency: cfg.Latency,
@@ -76,13 +78,33 @@ func (s *Sim) SetLatency(d, jitter time.Duration) {
 	s.latency, s.jitter = d, jitter
 }
 
-// SetQPS replaces the per-API quota (0: unlimited; burst 0: max(1, int(qps))).
+// SetQPS replaces the token-bucket quota of Config.QPS (0: unlimited;
+// burst 0: max(1, int(qps))).
 func (s *Sim) SetQPS(qps float64, burst int) {
-	s.quota.set(qps, burst, s.now())
+	s.qps.set(qps, burst, s.now())
 }
 
-// SetAccessKey adds an AccessKey, or replaces its secret and re-enables it.
+// SetQuota replaces the quota of action in every region that has none of
+// its own (Quota{}: unlimited). Windows counted under the old quota start
+// afresh.
+func (s *Sim) SetQuota(action string, q Quota) { s.flow.set("", action, q) }
+
+// SetRegionQuota replaces the quota of action in one region only.
+func (s *Sim) SetRegionQuota(region, action string, q Quota) { s.flow.set(region, action, q) }
+
+// QuotaUsage reports the window of (region, action, account) now: the
+// calls admitted in it and those the foreign consumer spent.
+func (s *Sim) QuotaUsage(region, action, account string) QuotaUsage {
+	return s.flow.usage(quotaKey{region, action, account}, s.now())
+}
+
+// SetAccessKey adds an AccessKey, or replaces its secret and re-enables it
+// (a known key keeps its account; a new one is DefaultAccount's).
 func (s *Sim) SetAccessKey(id, secret string) { s.keys.set(id, secret) }
+
+// SetSTSCredential adds a temporary credential, or replaces the one with
+// its AccessKeyId (a new token, a new expiry: what a refresh does).
+func (s *Sim) SetSTSCredential(c STSCredential) { s.keys.setSTS(c) }
 
 // DisableAccessKey keeps the key known but inactive: its calls are answered
 // 400 InvalidAccessKeyId.Inactive until SetAccessKey enables it again.
