@@ -19,7 +19,7 @@ func (w *Worker) dispatch(ctx context.Context) {
 		apiGen uint64 // credential failures seen when api was built
 	)
 	for {
-		g := w.co.ready.pop(ctx)
+		g := w.sched.ready.pop(ctx)
 		if g == nil {
 			return
 		}
@@ -27,19 +27,19 @@ func (w *Worker) dispatch(ctx context.Context) {
 		// account's rate, its group keeps filling, so a quota-bound drain
 		// sends full batches.
 		if err := w.limiter.Wait(ctx); err != nil {
-			w.co.ready.push(g) // not lost: release() or the next worker will see it
+			w.sched.ready.push(g) // not lost: release() or the next worker will see it
 			return
 		}
-		cl := w.co.take(g)
+		cl := w.sched.take(g)
 		if cl == nil {
 			continue
 		}
-		if gen := w.credsGen.Load(); api == nil || gen != apiGen {
+		if gen := w.creds.generation(); api == nil || gen != apiGen {
 			// New, or made before credentials failed: rebuild from the chain.
 			var err error
 			if api, err = w.newRemover(); err != nil {
 				w.log.Error("cannot create SLB client", zap.Error(err))
-				w.co.complete(cl, callResult{err: err, class: retry.Credentials, notSent: true})
+				w.sched.complete(cl, callResult{err: err, class: retry.Credentials, notSent: true})
 				w.credentialsFailed(cl.g.key, err)
 				continue
 			}
@@ -87,7 +87,7 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 			zap.String("vserver_group_id", cl.g.key.id), zap.Int("requests", len(cl.reqs)),
 			zap.String("code", retry.Code(res.err)), zap.String("api_request_id", res.requestID), zap.Error(res.err))
 	}
-	progress := w.co.complete(cl, res)
+	progress := w.sched.complete(cl, res)
 	if res.err != nil && res.class == retry.Credentials {
 		w.credentialsFailed(cl.g.key, res.err)
 	}

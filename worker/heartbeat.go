@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -18,8 +19,8 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := w.now()
-			for _, msg := range w.co.due(now.Add(-w.cfg.HeartbeatInterval), now) {
+			now := w.clock.Now()
+			for _, msg := range w.ledger.due(now.Add(-w.cfg.HeartbeatInterval), now) {
 				_ = msg.InProgress() // a lost one is repeated next round, well inside AckWait
 			}
 		}
@@ -28,7 +29,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 
 // pollConsumer keeps the consumer's backlog gauges current: what dashboards
 // and alerts watch in a storm.
-func (w *Worker) pollConsumer(ctx context.Context) {
+func (w *Worker) pollConsumer(ctx context.Context, cons jetstream.Consumer) {
 	t := time.NewTicker(w.cfg.StatsInterval)
 	defer t.Stop()
 	for {
@@ -37,9 +38,6 @@ func (w *Worker) pollConsumer(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		w.mu.Lock()
-		cons := w.consumer
-		w.mu.Unlock()
 		infoCtx, cancel := context.WithTimeout(ctx, w.cfg.StatsInterval)
 		info, err := cons.Info(infoCtx)
 		cancel()

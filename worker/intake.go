@@ -13,20 +13,20 @@ import (
 // No API call and no blocking publish happen on the consume goroutine.
 func (w *Worker) intake(msg jetstream.Msg) {
 	w.m.requestsReceived.Inc()
-	now := w.now()
+	now := w.clock.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
 		// Not a JetStream delivery: nothing to report on, nothing to ack.
 		w.log.Error("message without JetStream metadata", zap.String("subject", msg.Subject()), zap.Error(err))
 		return
 	}
-	w.co.backlog.Store(meta.NumPending > 0)
+	w.sched.backlog.Store(meta.NumPending > 0)
 	if meta.NumDelivered > 1 {
 		w.m.redeliveries.Inc()
 		w.log.Info("redelivered request", zap.Uint64("stream_sequence", meta.Sequence.Stream),
 			zap.Uint64("num_delivered", meta.NumDelivered), zap.String("subject", msg.Subject()))
 	}
-	if w.co.redelivered(meta.Sequence.Stream, delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}) {
+	if w.ledger.redelivered(meta.Sequence.Stream, delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}) {
 		return // a redelivery of a request already in hand
 	}
 	req, decodeErr := messages.Decode(msg.Subject(), msg.Data())
@@ -35,15 +35,15 @@ func (w *Worker) intake(msg jetstream.Msg) {
 		w.reject(r, msg.Subject(), decodeErr) // at once, credentials or not
 		return
 	}
-	if w.credsFailing.Load() && !r.expired(now) {
+	if w.creds.Failing() && !r.expired(now) {
 		// Pulling stops on a credentials failure, but deliveries already on
 		// their way still arrive: give them back until the credentials work
 		// or their deadline comes, when they fail (add below).
 		_ = r.msg.NakWithDelay(min(w.cfg.CredentialRetry, r.deadline.Sub(now)))
 		return
 	}
-	w.co.hold(r)
-	w.co.add(r)
+	w.ledger.hold(r)
+	w.sched.add(r)
 }
 
 // reject reports an invalid request. Its event names it by request_id when
@@ -59,9 +59,9 @@ func (w *Worker) reject(r *request, subject string, err error) {
 	}
 	// Settled before it is held: from then on only the reporter touches it.
 	r.req.RegionID, r.req.VServerGroupID = region, group
-	r.done = true
-	o := r.outcome(messages.StatusRejected, &messages.Error{Code: messages.CodeInvalidRequest, Message: err.Error()}, w.now())
-	w.co.hold(r)
+	r.decide()
+	o := r.outcome(messages.StatusRejected, &messages.Error{Code: messages.CodeInvalidRequest, Message: err.Error()}, w.clock.Now())
+	w.ledger.hold(r)
 	w.log.Warn("rejected request", zap.String("request_id", o.RequestID), zap.Uint64("stream_sequence", r.seq),
 		zap.String("subject", subject), zap.Error(err))
 	w.rep.publish([]report{{r: r, outcome: o, term: true}})

@@ -17,7 +17,7 @@ import (
 // awaited in publication order by one goroutine: no goroutine per message.
 type reporter struct {
 	js      jetstream.JetStream
-	co      *coalescer
+	ledger  *ledger
 	log     *zap.Logger
 	m       *metrics
 	acks    chan pendingEvent
@@ -29,8 +29,8 @@ type pendingEvent struct {
 	rep    report
 }
 
-func newReporter(js jetstream.JetStream, co *coalescer, log *zap.Logger, m *metrics) *reporter {
-	return &reporter{js: js, co: co, log: log, m: m, acks: make(chan pendingEvent, 8192), stopped: make(chan struct{})}
+func newReporter(js jetstream.JetStream, l *ledger, log *zap.Logger, m *metrics) *reporter {
+	return &reporter{js: js, ledger: l, log: log, m: m, acks: make(chan pendingEvent, 8192), stopped: make(chan struct{})}
 }
 
 // redeliverAfter is how soon a request whose event JetStream did not take
@@ -91,7 +91,7 @@ func (rp *reporter) run(ctx context.Context) {
 }
 
 func (rp *reporter) settled(rep report) {
-	msg := rp.co.forget(rep.r)
+	msg := rp.ledger.forget(rep.r)
 	var err error
 	if rep.term {
 		err = msg.Term()
@@ -122,6 +122,6 @@ func (rp *reporter) failed(rep report, err error) {
 	rp.log.Error("outcome event not published; request left for redelivery",
 		zap.String("request_id", rep.outcome.RequestID), zap.Uint64("stream_sequence", rep.outcome.StreamSequence),
 		zap.String("status", string(rep.outcome.Status)), zap.Error(err))
-	msg := rp.co.forget(rep.r)
+	msg := rp.ledger.forget(rep.r)
 	_ = msg.NakWithDelay(redeliverAfter)
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,21 +12,28 @@ import (
 
 // request is a drain request the worker holds, from its delivery until its
 // outcome event is acknowledged or it is handed back to JetStream.
-// Fields below the line are guarded by coalescer.mu.
 type request struct {
 	seq        uint64 // stream sequence: the key of the held set
 	req        messages.DrainRequest
 	receivedAt time.Time // arrival in the stream: stable across redeliveries
 	deadline   time.Time
 
+	// decided is set once, by whoever settles the request first: the
+	// scheduler (an outcome) or the ledger (handed back to JetStream).
+	decided atomic.Bool
+
+	// Guarded by ledger.mu.
 	msg       delivery  // the latest delivery
 	lastBeat  time.Time // last InProgress, or delivery
-	removed   []bool    // parallel to req.BackendServers
+	heapIndex int       // place in the ledger's deadline heap; -1 when not in it
+
+	// Guarded by scheduler.mu.
+	removed   []bool // parallel to req.BackendServers
 	remaining int
 	apiIDs    []string
 	attempts  int
 	lastCall  uint64 // the call that last counted an attempt, so a call counts once per request
-	done      bool   // outcome decided, or handed back to JetStream
+	inFlight  int    // calls out now that carry the request: its deadline waits for their answer
 }
 
 func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry time.Duration, now time.Time) *request {
@@ -35,6 +43,7 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 		receivedAt: meta.Timestamp,
 		msg:        msg,
 		lastBeat:   now,
+		heapIndex:  -1,
 		removed:    make([]bool, len(req.BackendServers)),
 		remaining:  len(req.BackendServers),
 	}
@@ -45,6 +54,12 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 	}
 	return r
 }
+
+// decide claims the right to settle the request; only the first caller gets it.
+func (r *request) decide() bool { return r.decided.CompareAndSwap(false, true) }
+
+// isDecided says whether the request's outcome is decided or it was handed back.
+func (r *request) isDecided() bool { return r.decided.Load() }
 
 // expired says whether the request's deadline has passed.
 func (r *request) expired(now time.Time) bool { return !now.Before(r.deadline) }

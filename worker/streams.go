@@ -8,35 +8,82 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/slbdrain/slbdrain/deployments"
 	"github.com/slbdrain/slbdrain/messages"
 )
 
-// RequestStreamConfig is the contract's requests stream, from the same
-// definition operators apply (deployments/nats/requests-stream.json), with
-// the replicas and duplicate window of cfg.
+// The stream and consumer definitions live here, in one place, built from
+// Config; deployments/nats/*.json are the same definitions for operators
+// (`nats stream add --config`), checked against these by a test.
+
+// maxRequestMsgSize is the contract's 64 KiB request body plus room for the
+// headers, which JetStream counts too (a 128-character Nats-Msg-Id among them).
+const maxRequestMsgSize = 68 << 10
+
+// RequestStreamConfig is the contract's requests stream: a work queue on
+// file storage, with the replicas and duplicate window of cfg.
 func RequestStreamConfig(cfg Config) jetstream.StreamConfig {
-	sc := mustDefinition(deployments.RequestStream())
-	sc.Replicas, sc.Duplicates = cfg.StreamReplicas, cfg.DuplicateWindow
-	return sc
-}
-
-// EventStreamConfig is the contract's outcome events stream
-// (deployments/nats/events-stream.json), with the replicas, duplicate window
-// and retention of cfg.
-func EventStreamConfig(cfg Config) jetstream.StreamConfig {
-	sc := mustDefinition(deployments.EventStream())
-	sc.Replicas, sc.Duplicates, sc.MaxAge = cfg.StreamReplicas, cfg.DuplicateWindow, cfg.EventMaxAge
-	return sc
-}
-
-// mustDefinition unwraps a definition embedded at build time: one that does
-// not decode is a broken build, which the deployments tests catch first.
-func mustDefinition[T any](v T, err error) T {
-	if err != nil {
-		panic(fmt.Sprintf("embedded JetStream definition: %v", err))
+	cfg = cfg.withDefaults()
+	return jetstream.StreamConfig{
+		Name:              messages.RequestStream,
+		Description:       "slbdrain drain requests (contract v1)",
+		Subjects:          []string{messages.RequestSubjects},
+		Retention:         jetstream.WorkQueuePolicy,
+		MaxConsumers:      -1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgsPerSubject: -1,
+		MaxMsgSize:        maxRequestMsgSize,
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.StreamReplicas,
+		Duplicates:        cfg.DuplicateWindow,
 	}
-	return v
+}
+
+// EventStreamConfig is the contract's outcome events stream: limits
+// retention on file storage, with the replicas, duplicate window and
+// retention of cfg.
+func EventStreamConfig(cfg Config) jetstream.StreamConfig {
+	cfg = cfg.withDefaults()
+	return jetstream.StreamConfig{
+		Name:              messages.EventStream,
+		Description:       "slbdrain outcome events (contract v1)",
+		Subjects:          []string{messages.EventSubjects},
+		Retention:         jetstream.LimitsPolicy,
+		MaxConsumers:      -1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxAge:            cfg.EventMaxAge,
+		MaxMsgsPerSubject: -1,
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.StreamReplicas,
+		Duplicates:        cfg.DuplicateWindow,
+	}
+}
+
+// ConsumerConfig is the worker's durable pull consumer of the requests
+// stream: explicit acks, MaxDeliver -1 (a request ends only in its event),
+// deliver all; with a priority group, one pinned client (one active replica).
+func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
+	cfg = cfg.withDefaults()
+	cc := jetstream.ConsumerConfig{
+		Durable:       cfg.Consumer,
+		Description:   "slbdrain drainworker",
+		FilterSubject: cfg.FilterSubject,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: cfg.MaxAckPending,
+		ReplayPolicy:  jetstream.ReplayInstantPolicy,
+	}
+	if cfg.PriorityGroup != "" {
+		cc.PriorityGroups = []string{cfg.PriorityGroup}
+		cc.PriorityPolicy = jetstream.PriorityPolicyPinned
+		cc.PinnedTTL = cfg.PinnedTTL
+	}
+	return cc
 }
 
 // ensureStreams creates the streams that are missing and leaves existing
@@ -69,24 +116,8 @@ func (w *Worker) ensureStreams(ctx context.Context) error {
 	return nil
 }
 
-// consumerConfig is the durable pull consumer of the requests stream.
-func (w *Worker) consumerConfig() jetstream.ConsumerConfig {
-	// deployments/nats/consumer.json: explicit acks, MaxDeliver -1 (a request
-	// ends only in its event), deliver all; the rest comes from the flags.
-	cc := mustDefinition(deployments.Consumer())
-	cc.Durable, cc.FilterSubject = w.cfg.Consumer, w.cfg.FilterSubject
-	cc.AckWait, cc.MaxAckPending = w.cfg.AckWait, w.cfg.MaxAckPending
-	cc.PriorityGroups, cc.PriorityPolicy, cc.PinnedTTL = nil, jetstream.PriorityPolicyNone, 0
-	if w.cfg.PriorityGroup != "" {
-		cc.PriorityGroups = []string{w.cfg.PriorityGroup}
-		cc.PriorityPolicy = jetstream.PriorityPolicyPinned
-		cc.PinnedTTL = w.cfg.PinnedTTL
-	}
-	return cc
-}
-
 func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, messages.RequestStream, w.consumerConfig())
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, messages.RequestStream, ConsumerConfig(w.cfg))
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", w.cfg.Consumer, messages.RequestStream, err)
 	}

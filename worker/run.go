@@ -1,0 +1,150 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// run owns what one call of Worker.Run starts: the consume loop, the
+// goroutines that call the API, beat and poll, and the reporter, so that
+// shutdown is one ordered sequence.
+type run struct {
+	w        *Worker
+	consumer jetstream.Consumer
+	// work lives until shutdown stops it (after Run's ctx is done, calls and
+	// reports go on): dispatchers, heartbeat, poller, credential probe.
+	work       context.Context
+	stopWork   context.CancelFunc
+	report     context.Context
+	stopReport context.CancelFunc
+	workers    sync.WaitGroup
+	reporting  sync.WaitGroup
+
+	mu        sync.Mutex
+	consuming jetstream.ConsumeContext
+	stopping  bool
+}
+
+func newRun(ctx context.Context, w *Worker, cons jetstream.Consumer) *run {
+	r := &run{w: w, consumer: cons}
+	r.work, r.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+	r.report, r.stopReport = context.WithCancel(context.WithoutCancel(ctx))
+	return r
+}
+
+// start launches the run's goroutines.
+func (r *run) start() {
+	w := r.w
+	for range w.cfg.Concurrency {
+		r.workers.Go(func() { w.dispatch(r.work) })
+	}
+	r.workers.Go(func() { w.heartbeat(r.work) })
+	r.workers.Go(func() { w.pollConsumer(r.work, r.consumer) })
+	r.reporting.Go(func() { w.rep.run(r.report) })
+}
+
+// goWork runs f as one of the run's workers (the credential probe).
+func (r *run) goWork(f func(ctx context.Context)) { r.workers.Go(func() { f(r.work) }) }
+
+// consume starts pulling, unless the run is stopping or credentials fail.
+func (r *run) consume() error {
+	w := r.w
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.consuming != nil || r.stopping || w.creds.Failing() {
+		return nil
+	}
+	opts := []jetstream.PullConsumeOpt{
+		jetstream.PullExpiry(w.cfg.PullExpiry),
+		jetstream.PullHeartbeat(w.cfg.PullHeartbeat),
+		jetstream.PullMaxMessages(min(w.cfg.MaxAckPending, 1000)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				w.log.Warn("consume", zap.Error(err))
+			}
+		}),
+	}
+	if w.cfg.PriorityGroup != "" {
+		opts = append(opts, jetstream.PullPriorityGroup(w.cfg.PriorityGroup))
+	}
+	cc, err := r.consumer.Consume(w.intake, opts...)
+	if err != nil {
+		return fmt.Errorf("consume %s on %s: %w", w.cfg.Consumer, w.cfg.FilterSubject, err)
+	}
+	r.consuming = cc
+	return nil
+}
+
+// pause stops pulling (credentials failing, or shutdown).
+func (r *run) pause() {
+	r.mu.Lock()
+	cc := r.consuming
+	r.consuming = nil
+	r.mu.Unlock()
+	if cc != nil {
+		cc.Stop()
+	}
+}
+
+func (r *run) isStopping() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopping
+}
+
+func (r *run) isConsuming() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.consuming != nil
+}
+
+// shutdown, in order: stop pulling; send what lingers; wait until nothing is
+// held or the timeout (less a reserve) passes; stop calling; hand back what
+// is left; stop reporting.
+func (r *run) shutdown() {
+	w := r.w
+	start := time.Now()
+	r.mu.Lock()
+	r.stopping = true
+	r.mu.Unlock()
+	r.pause()
+	w.sched.startFlush()
+	w.log.Info("shutting down", zap.Int("held_requests", w.ledger.len()), zap.Duration("timeout", w.cfg.ShutdownTimeout))
+
+	// Finish within the timeout, keeping a little of it for what follows:
+	// handing back the rest and flushing the connection.
+	reserve := min(w.cfg.ShutdownTimeout/10, 2*time.Second)
+	finish := time.NewTimer(w.cfg.ShutdownTimeout - reserve)
+	defer finish.Stop()
+	select {
+	case <-w.ledger.idleCh():
+	case <-finish.C:
+	}
+
+	// A call still out is not waited for past the timeout: its requests are
+	// handed back below, and its result finds them gone.
+	r.stopWork()
+	stopped := make(chan struct{})
+	go func() { r.workers.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(reserve / 2):
+	}
+
+	left := w.ledger.release()
+	w.sched.release()
+	w.ledger.stop()
+	for _, d := range left {
+		_ = d.Nak()
+	}
+	r.stopReport()
+	r.reporting.Wait()
+	w.log.Info("stopped", zap.Int("handed_back", len(left)), zap.Duration("took", time.Since(start)))
+}

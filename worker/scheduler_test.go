@@ -1,0 +1,440 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/retry"
+)
+
+const (
+	testLinger    = 5 * time.Millisecond
+	testMaxLinger = 50 * time.Millisecond
+)
+
+// schedFixture is a scheduler on a fake clock with a ledger, its reports
+// collected: every transition runs synchronously, without sleeping.
+type schedFixture struct {
+	t       *testing.T
+	clock   *fakeClock
+	s       *scheduler
+	ledger  *ledger
+	mu      sync.Mutex
+	reports []report
+	seq     uint64
+}
+
+func newSchedFixture(t *testing.T, linger time.Duration) *schedFixture {
+	f := &schedFixture{t: t, clock: newFakeClock()}
+	m := newMetrics(nil)
+	f.ledger = newLedger(f.clock, m, func(r *request) { f.s.expire(r) })
+	f.s = newScheduler(schedulerConfig{
+		maxBatch: 20, linger: linger, maxLinger: testMaxLinger, holdLimit: 1000,
+		// Jitter cannot be off (retry.Policy): a millisecond either way.
+		policy: retry.Policy{Initial: time.Second, Max: time.Second, Multiplier: 1, Jitter: 0.001},
+	}, f.clock, f.ledger.len, f.emit, m)
+	return f
+}
+
+func (f *schedFixture) emit(reps []report) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reports = append(f.reports, reps...)
+}
+
+// outcomes returns the reports so far by request id.
+func (f *schedFixture) outcomes() map[string]*messages.Outcome {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]*messages.Outcome, len(f.reports))
+	for _, rep := range f.reports {
+		if _, dup := out[rep.outcome.RequestID]; dup {
+			f.t.Errorf("request %s reported twice", rep.outcome.RequestID)
+		}
+		out[rep.outcome.RequestID] = rep.outcome
+	}
+	return out
+}
+
+// request holds a new request on group with the given servers and a
+// deadline d from now, and adds it to the scheduler.
+func (f *schedFixture) request(group string, d time.Duration, servers ...messages.BackendServer) *request {
+	f.seq++
+	r := testRequest(f.seq, group, f.clock.Now(), d, servers...)
+	f.ledger.hold(r)
+	f.s.add(r)
+	return r
+}
+
+func testRequest(seq uint64, group string, now time.Time, deadline time.Duration, servers ...messages.BackendServer) *request {
+	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: seq}, Timestamp: now}
+	return newRequest(delivery{}, meta, messages.DrainRequest{Version: 1, RequestID: fmt.Sprint("r", seq), RegionID: "cn-hangzhou",
+		VServerGroupID: group, BackendServers: servers}, deadline, now)
+}
+
+func server(i int) messages.BackendServer {
+	return messages.BackendServer{ServerID: fmt.Sprintf("i-%05d", i), Port: 80, Type: "ecs"}
+}
+
+func servers(from, to int) []messages.BackendServer {
+	var out []messages.BackendServer
+	for i := from; i < to; i++ {
+		out = append(out, server(i))
+	}
+	return out
+}
+
+func (f *schedFixture) state(group string) groupState {
+	return f.s.stateOf(groupKey{"cn-hangzhou", group})
+}
+
+func (f *schedFixture) expectState(group string, want groupState) {
+	f.t.Helper()
+	if got := f.state(group); got != want {
+		f.t.Fatalf("group %s is %s, want %s", group, got, want)
+	}
+}
+
+// take pops the next ready group and cuts its call; the queue must not be empty.
+func (f *schedFixture) take() *call {
+	f.t.Helper()
+	if f.s.ready.len() == 0 {
+		f.t.Fatal("no group is ready")
+	}
+	return f.s.take(f.s.ready.pop(context.Background()))
+}
+
+var (
+	errThrottled = sdkerrors.NewServerError(400, `{"Code":"Throttling.User","Message":"Request was denied due to user flow control.","RequestId":"api-throttled"}`, "")
+	errBadServer = sdkerrors.NewServerError(404, `{"Code":"InvalidServerId.NotFound","Message":"The specified ServerId does not exist.","RequestId":"api-bad"}`, "")
+)
+
+func ok(id string) callResult { return callResult{requestID: id} }
+
+func throttled() callResult {
+	return callResult{err: errThrottled, class: retry.Throttled, requestID: "api-throttled"}
+}
+
+func permanent() callResult {
+	return callResult{err: errBadServer, class: retry.Permanent, requestID: "api-bad"}
+}
+
+// Every transition of the group state machine, one row each.
+func TestSchedulerTransitions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(f *schedFixture)
+	}{
+		{"add to an idle group lingers, linger expiry makes it ready", func(f *schedFixture) {
+			f.request("rsp-a", time.Hour, server(1))
+			f.expectState("rsp-a", groupLingering)
+			f.clock.Advance(testLinger - time.Microsecond)
+			f.expectState("rsp-a", groupLingering)
+			f.clock.Advance(time.Microsecond)
+			f.expectState("rsp-a", groupReady)
+			cl := f.take()
+			f.expectState("rsp-a", groupCalling)
+			if len(cl.servers) != 1 {
+				t.Fatalf("call carries %d servers, want 1", len(cl.servers))
+			}
+			f.s.complete(cl, ok("api-1"))
+			f.expectState("rsp-a", groupIdle)
+			if o := f.outcomes()["r1"]; o == nil || o.Status != messages.StatusCompleted {
+				t.Fatalf("outcome %+v, want completed", o)
+			}
+		}},
+		{"without linger an idle group is ready at once", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-a", time.Hour, server(1))
+			f.expectState("rsp-a", groupReady)
+		}},
+		{"a full batch ends the linger", func(f *schedFixture) {
+			f.request("rsp-a", time.Hour, servers(0, 5)...)
+			f.expectState("rsp-a", groupLingering)
+			f.request("rsp-a", time.Hour, servers(5, 20)...)
+			f.expectState("rsp-a", groupReady)
+			if cl := f.take(); len(cl.servers) != 20 {
+				t.Fatalf("call carries %d servers, want 20", len(cl.servers))
+			}
+			if n := f.clock.pending(); n != 1 {
+				t.Errorf("%d timers armed after the linger ended early, want only the ledger's deadline timer", n)
+			}
+		}},
+		{"company keeps a group lingering up to max linger", func(f *schedFixture) {
+			f.request("rsp-a", time.Hour, server(0))
+			for i := 1; i < 19; i++ { // one arrival per 4ms: always within a linger of the last
+				f.clock.Advance(4 * time.Millisecond)
+				if f.state("rsp-a") != groupLingering {
+					break
+				}
+				f.request("rsp-a", time.Hour, server(i))
+			}
+			f.expectState("rsp-a", groupReady) // max linger (50ms) reached before 19 arrivals (72ms)
+			if cl := f.take(); len(cl.servers) != 13 {
+				t.Fatalf("call carries %d servers, want the 13 that arrived within max linger", len(cl.servers))
+			}
+		}},
+		{"a backlog keeps a partial batch lingering", func(f *schedFixture) {
+			f.s.backlog.Store(true)
+			f.request("rsp-a", time.Hour, server(0))
+			f.clock.Advance(testMaxLinger - time.Millisecond)
+			f.expectState("rsp-a", groupLingering)
+			f.clock.Advance(time.Millisecond)
+			f.expectState("rsp-a", groupReady)
+		}},
+		{"group commit: requests during a call ride the next call, a repeated server once", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			first := f.request("rsp-a", time.Hour, server(0))
+			cl := f.take()
+			var reqs []*request
+			for i := 1; i <= 30; i++ {
+				s := server(i)
+				if i == 30 {
+					s = server(1)
+				}
+				reqs = append(reqs, f.request("rsp-a", time.Hour, s))
+			}
+			f.expectState("rsp-a", groupCalling)
+			if n := f.s.ready.len(); n != 0 {
+				t.Fatalf("group in the ready queue %d times while its call is out", n)
+			}
+			f.s.complete(cl, ok("api-1"))
+			if !first.isDecided() {
+				t.Error("first request not done after its call")
+			}
+			f.expectState("rsp-a", groupReady)
+			cl = f.take()
+			if len(cl.servers) != 20 {
+				t.Errorf("second call carries %d servers, want a full 20", len(cl.servers))
+			}
+			f.s.complete(cl, ok("api-2"))
+			cl = f.take()
+			if len(cl.servers) != 9 {
+				t.Errorf("third call carries %d servers, want 9 (29 unique after the first 20)", len(cl.servers))
+			}
+			f.s.complete(cl, ok("api-3"))
+			f.expectState("rsp-a", groupIdle)
+			got := f.outcomes()
+			for _, r := range reqs {
+				o := got[r.req.RequestID]
+				if o == nil || o.Status != messages.StatusCompleted || o.Attempts != 1 {
+					t.Errorf("%s: outcome %+v, want completed in 1 attempt", r.req.RequestID, o)
+				}
+			}
+		}},
+		{"a throttled call backs off, then retries topped up from the queue", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			r1 := f.request("rsp-b", time.Hour, server(0), server(1))
+			cl := f.take()
+			r2 := f.request("rsp-b", time.Hour, server(0), server(2)) // asks for a server of the call again, and a new one
+			f.s.complete(cl, throttled())
+			f.expectState("rsp-b", groupBackingOff)
+			f.clock.Advance(998 * time.Millisecond)
+			f.expectState("rsp-b", groupBackingOff)
+			f.clock.Advance(4 * time.Millisecond)
+			f.expectState("rsp-b", groupReady)
+			cl = f.take()
+			if fmt.Sprint(cl.servers) != fmt.Sprint([]messages.BackendServer{server(0), server(1), server(2)}) {
+				t.Fatalf("retry carries %v, want servers 0, 1 (retried) and 2 (new), each once", cl.servers)
+			}
+			f.s.complete(cl, ok("api-ok"))
+			got := f.outcomes()
+			if o := got["r1"]; o == nil || o.Attempts != 2 || len(o.APIRequestIDs) != 2 {
+				t.Errorf("r1 %+v, want 2 attempts with 2 api ids", o)
+			}
+			if o := got["r2"]; o == nil || o.Attempts != 1 {
+				t.Errorf("r2 %+v, want 1 attempt", o)
+			}
+			_, _ = r1, r2
+		}},
+		{"a permanent error on a shared call isolates each request", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-c", time.Hour, server(0))
+			cl := f.take()
+			f.request("rsp-c", time.Hour, server(1))
+			f.request("rsp-c", time.Hour, server(2))
+			f.s.complete(cl, ok("api-1"))
+			cl = f.take()
+			if len(cl.reqs) != 2 {
+				t.Fatalf("shared call carries %d requests, want 2", len(cl.reqs))
+			}
+			f.s.complete(cl, permanent())
+			f.expectState("rsp-c", groupReady)
+			cl = f.take()
+			if fmt.Sprint(cl.servers) != fmt.Sprint([]messages.BackendServer{server(1)}) {
+				t.Fatalf("first isolated call carries %v, want server 1 alone", cl.servers)
+			}
+			f.s.complete(cl, permanent())
+			cl = f.take()
+			if fmt.Sprint(cl.servers) != fmt.Sprint([]messages.BackendServer{server(2)}) {
+				t.Fatalf("second isolated call carries %v, want server 2 alone", cl.servers)
+			}
+			f.s.complete(cl, ok("api-3"))
+			f.expectState("rsp-c", groupIdle)
+			got := f.outcomes()
+			if o := got["r2"]; o == nil || o.Status != messages.StatusFailed || o.Error.Code != "InvalidServerId.NotFound" ||
+				len(o.NotRemoved) != 1 {
+				t.Errorf("r2 %+v, want failed with the API's code and its server not removed", o)
+			}
+			if o := got["r3"]; o == nil || o.Status != messages.StatusCompleted {
+				t.Errorf("r3 %+v, want completed", o)
+			}
+		}},
+		{"an isolated batch is never topped up", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-c", time.Hour, server(0))
+			cl := f.take()
+			f.request("rsp-c", time.Hour, server(1))
+			f.request("rsp-c", time.Hour, server(2))
+			f.s.complete(cl, ok("api-1"))
+			f.s.complete(f.take(), permanent())
+			cl = f.take()
+			f.request("rsp-c", time.Hour, server(3)) // arrives while the isolated call is out
+			f.s.complete(cl, throttled())
+			f.clock.Advance(2 * time.Second)
+			if cl = f.take(); len(cl.servers) != 1 {
+				t.Fatalf("isolated retry carries %v, want its one server", cl.servers)
+			}
+		}},
+		{"a deadline while backing off fails the request on time and retires the group", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.s.cfg.policy = retry.Policy{Initial: time.Minute, Max: time.Minute, Multiplier: 1, Jitter: 0.001}
+			f.request("rsp-d", 10*time.Second, server(0))
+			f.s.complete(f.take(), throttled())
+			f.expectState("rsp-d", groupBackingOff)
+			f.clock.Advance(10 * time.Second)
+			o := f.outcomes()["r1"]
+			if o == nil || o.Status != messages.StatusFailed || o.Error.Code != messages.CodeDeadlineExceeded {
+				t.Fatalf("outcome %+v, want failed DeadlineExceeded", o)
+			}
+			if !o.FinishedAt.Equal(f.clock.Now()) {
+				t.Errorf("failed at %s, want at the deadline %s", o.FinishedAt, f.clock.Now())
+			}
+			f.expectState("rsp-d", groupIdle)
+		}},
+		{"a deadline already past fails at once", func(f *schedFixture) {
+			f.request("rsp-d", -time.Second, server(0))
+			if o := f.outcomes()["r1"]; o == nil || o.Error.Code != messages.CodeDeadlineExceeded {
+				t.Fatalf("outcome %+v, want DeadlineExceeded", o)
+			}
+			f.expectState("rsp-d", groupIdle)
+		}},
+		{"a deadline while queued fails the request wherever it waits", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-e", time.Hour, server(0))
+			cl := f.take()                               // a long call is out
+			f.request("rsp-e", 2*time.Second, server(1)) // queued behind it
+			f.clock.Advance(2 * time.Second)
+			if o := f.outcomes()["r2"]; o == nil || o.Error.Code != messages.CodeDeadlineExceeded {
+				t.Fatalf("queued request: outcome %+v, want DeadlineExceeded at its deadline", o)
+			}
+			f.s.complete(cl, ok("api-1"))
+			if cl := f.take(); cl != nil { // the expired request's server is not sent
+				t.Fatalf("call made for an expired request: %v", cl.servers)
+			}
+			f.expectState("rsp-e", groupIdle)
+		}},
+		{"a deadline during a call waits for the call's answer", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-e", time.Second, server(0))
+			cl := f.take()
+			f.clock.Advance(2 * time.Second)
+			if len(f.outcomes()) != 0 {
+				t.Fatal("request decided while its call was out")
+			}
+			f.s.complete(cl, ok("api-1"))
+			if o := f.outcomes()["r1"]; o == nil || o.Status != messages.StatusCompleted {
+				t.Fatalf("outcome %+v, want completed: the call removed its server", o)
+			}
+		}},
+		{"flush sends lingering groups at once", func(f *schedFixture) {
+			f.request("rsp-f", time.Hour, server(0))
+			f.expectState("rsp-f", groupLingering)
+			f.s.startFlush()
+			f.expectState("rsp-f", groupReady)
+			f.request("rsp-g", time.Hour, server(1))
+			f.expectState("rsp-g", groupReady) // no linger while flushing
+		}},
+		{"release empties every group but keeps a call's own", func(f *schedFixture) {
+			f.request("rsp-h", time.Hour, server(0)) // lingering
+			f.s.cfg.linger = 0
+			f.request("rsp-i", time.Hour, server(1))
+			cl := f.take() // rsp-i calling
+			f.request("rsp-i", time.Hour, server(2))
+			f.request("rsp-j", time.Hour, server(3))
+			f.s.complete(f.take(), throttled()) // rsp-j backing off
+			if left := f.ledger.release(); len(left) != 4 {
+				t.Fatalf("ledger handed back %d deliveries, want 4", len(left))
+			}
+			f.s.release()
+			f.expectState("rsp-h", groupIdle)
+			f.expectState("rsp-j", groupIdle)
+			f.expectState("rsp-i", groupCalling)
+			if n := f.clock.pending(); n != 0 {
+				t.Errorf("%d timers armed after release", n)
+			}
+			f.s.complete(cl, ok("api-1"))
+			f.expectState("rsp-i", groupIdle)
+			if got := f.outcomes(); len(got) != 0 {
+				t.Errorf("handed-back requests reported: %v", got)
+			}
+		}},
+		{"a group popped after release is not called", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-k", time.Hour, server(0))
+			f.ledger.release()
+			f.s.release()
+			if cl := f.take(); cl != nil {
+				t.Fatalf("released group made a call of %v", cl.servers)
+			}
+		}},
+		{"credentials failure ends the call without deciding", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			r := f.request("rsp-l", time.Hour, server(0))
+			f.s.complete(f.take(), callResult{err: errors.New("InvalidAccessKeyId.NotFound"), class: retry.Credentials})
+			if r.isDecided() {
+				t.Fatal("request decided by a credentials failure")
+			}
+			if r.attempts != 1 {
+				t.Errorf("attempts %d, want 1", r.attempts)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(newSchedFixture(t, testLinger))
+		})
+	}
+}
+
+func BenchmarkSchedulerAddTake(b *testing.B) {
+	clock := newFakeClock()
+	m := newMetrics(nil)
+	s := newScheduler(schedulerConfig{maxBatch: 20, holdLimit: 1000, policy: retry.DefaultPolicy()},
+		clock, func() int { return 0 }, func([]report) {}, m)
+	ctx := context.Background()
+	const groups = 1000
+	reqs := make([]*request, b.N)
+	for i := range reqs {
+		reqs[i] = testRequest(uint64(i+1), fmt.Sprintf("rsp-%04d", i%groups), clock.Now(), time.Hour, server(i))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i, r := range reqs {
+		s.add(r)
+		if i%groups == groups-1 || i == len(reqs)-1 {
+			for s.ready.len() > 0 {
+				if cl := s.take(s.ready.pop(ctx)); cl != nil {
+					s.complete(cl, callResult{requestID: "x"})
+				}
+			}
+		}
+	}
+}
