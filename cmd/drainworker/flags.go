@@ -7,19 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slbdrain/slbdrain/internal/natsconn"
 	"github.com/slbdrain/slbdrain/worker"
 )
 
 // options are drainworker's settings: flags, each also read from its DRAIN_*
 // environment variable (flag wins over variable, variable over default).
 type options struct {
-	natsURL        string
+	nats           natsconn.Config // an empty URL: start an embedded server
 	embeddedListen string
 	dataDir        string
-	natsCreds      string
-	tlsCA          string
-	tlsCert        string
-	tlsKey         string
 	slbEndpoint    string
 	slbTimeout     time.Duration
 	metricsAddr    string
@@ -49,13 +46,12 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string)
 		fs.IntVar(p, name, def, usage+" (env "+envName+")")
 		env[name] = envName
 	}
-	str(&o.natsURL, "nats-url", "DRAIN_NATS_URL", "", "NATS server URL(s), comma separated; empty: start an embedded JetStream server")
+	str(&o.nats.URL, "nats-url", "DRAIN_NATS_URL", "", "NATS server URL(s), comma separated; empty: start an embedded JetStream server")
 	str(&o.embeddedListen, "embedded-listen", "DRAIN_EMBEDDED_LISTEN", "127.0.0.1:4222", "client listen address of the embedded server")
 	str(&o.dataDir, "data-dir", "DRAIN_DATA_DIR", "./data", "JetStream store of the embedded server")
-	str(&o.natsCreds, "nats-creds", "DRAIN_NATS_CREDS", "", "NATS credentials file (JWT + NKey)")
-	str(&o.tlsCA, "tls-ca", "DRAIN_TLS_CA", "", "CA certificate file for tls:// NATS URLs")
-	str(&o.tlsCert, "tls-cert", "DRAIN_TLS_CERT", "", "client certificate file for NATS TLS")
-	str(&o.tlsKey, "tls-key", "DRAIN_TLS_KEY", "", "client key file for NATS TLS")
+	for _, f := range o.nats.AuthFlags() {
+		str(f.Value, f.Name, f.Env, "", f.Usage)
+	}
 	str(&o.slbEndpoint, "slb-endpoint", "DRAIN_SLB_ENDPOINT", "", "SLB API endpoint override with scheme, e.g. http://127.0.0.1:9100; empty: the SDK's endpoint of each region, over HTTPS")
 	dur(&o.slbTimeout, "slb-timeout", "DRAIN_SLB_TIMEOUT", 10*time.Second, "read timeout of one SLB API call")
 	num(&w.MaxBatch, "max-batch", "DRAIN_MAX_BATCH", w.MaxBatch, "backend servers per API call (the API's limit is 20)")

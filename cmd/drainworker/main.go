@@ -72,19 +72,27 @@ func newLogger(level string, out io.Writer) (*zap.Logger, error) {
 }
 
 func serve(ctx context.Context, o *options, log *zap.Logger) error {
-	url := o.natsURL
-	if url == "" {
+	natsCfg := o.nats
+	if natsCfg.URL == "" {
 		srv, err := embedded.Start(ctx, embedded.Config{Listen: o.embeddedListen, DataDir: o.dataDir, ServerName: "drainworker-embedded", Logger: log.Named("nats")})
 		if err != nil {
 			return fmt.Errorf("start embedded nats: %w", err)
 		}
 		defer srv.Shutdown() // stops last, after the worker
-		url = srv.ClientURL()
-		log.Info("embedded JetStream server started", zap.String("url", url), zap.String("data_dir", o.dataDir))
+		natsCfg.URL = srv.ClientURL()
+		log.Info("embedded JetStream server started", zap.String("url", natsCfg.URL), zap.String("data_dir", o.dataDir))
 	}
-	nc, err := nats.Connect(url, natsOptions(o, log)...)
+	nc, err := natsCfg.Connect("drainworker",
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", zap.Error(err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", zap.String("url", nc.ConnectedUrlRedacted()))
+		}),
+	)
 	if err != nil {
-		return fmt.Errorf("connect to nats %s: %w", url, err)
+		return err
 	}
 	defer nc.Close()
 
@@ -113,30 +121,6 @@ func serve(ctx context.Context, o *options, log *zap.Logger) error {
 		}
 	}
 	return err
-}
-
-func natsOptions(o *options, log *zap.Logger) []nats.Option {
-	opts := []nats.Option{
-		nats.Name("drainworker"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", zap.Error(err))
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", zap.String("url", nc.ConnectedUrlRedacted()))
-		}),
-	}
-	if o.natsCreds != "" {
-		opts = append(opts, nats.UserCredentials(o.natsCreds))
-	}
-	if o.tlsCA != "" {
-		opts = append(opts, nats.RootCAs(o.tlsCA))
-	}
-	if o.tlsCert != "" || o.tlsKey != "" {
-		opts = append(opts, nats.ClientCert(o.tlsCert, o.tlsKey))
-	}
-	return opts
 }
 
 // serveHTTP serves /metrics, /healthz (the process is alive) and /readyz
