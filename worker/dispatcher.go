@@ -2,9 +2,9 @@ package worker
 
 import (
 	"context"
-	"strconv"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"go.uber.org/zap"
 
 	"github.com/slbdrain/slbdrain/messages"
@@ -97,18 +97,8 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 	subject := messages.ProgressSubject(cl.g.key.region, cl.g.key.id)
 	for _, p := range progress {
 		// Progress is a courtesy: nothing relies on it, so errors are dropped.
-		_ = w.nc.Publish(subject, appendProgress(make([]byte, 0, 96), p))
+		if data, err := json.Marshal(p); err == nil {
+			_ = w.nc.Publish(subject, data)
+		}
 	}
-}
-
-// appendProgress writes {"request_id":"...","removed":N,"total":N}: request
-// ids are validated, so they need no escaping.
-func appendProgress(b []byte, p messages.Progress) []byte {
-	b = append(b, `{"request_id":"`...)
-	b = append(b, p.RequestID...)
-	b = append(b, `","removed":`...)
-	b = strconv.AppendInt(b, int64(p.Removed), 10)
-	b = append(b, `,"total":`...)
-	b = strconv.AppendInt(b, int64(p.Total), 10)
-	return append(b, '}')
 }

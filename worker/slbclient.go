@@ -1,9 +1,9 @@
 package worker
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/slb"
+	"github.com/go-json-experiment/json"
 
 	"github.com/slbdrain/slbdrain/messages"
 	"github.com/slbdrain/slbdrain/retry"
@@ -127,29 +128,24 @@ func (r *sdkRemover) Probe(region, group string) error {
 	return retry.Redact(err)
 }
 
-// encodeBackendServers writes the API's BackendServers parameter:
-// [{"ServerId":"i-1","Port":"80","Type":"ecs"},...]. Server ids and types are
-// validated by messages (no characters that need JSON escaping).
+// apiBackendServer is one entry of the API's BackendServers parameter:
+// {"ServerId":"i-1","Port":"80","Type":"ecs"} (the port as a string).
+type apiBackendServer struct {
+	ServerID string `json:"ServerId"`
+	Port     int    `json:"Port,string"`
+	Type     string `json:"Type"`
+}
+
+// encodeBackendServers writes the API's BackendServers parameter.
 func encodeBackendServers(servers []messages.BackendServer) string {
-	var b strings.Builder
-	b.Grow(len(servers) * 56)
-	b.WriteByte('[')
+	list := make([]apiBackendServer, len(servers))
 	for i, s := range servers {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"ServerId":"`)
-		b.WriteString(s.ServerID)
-		b.WriteString(`","Port":"`)
-		b.WriteString(strconv.Itoa(s.Port))
-		b.WriteString(`","Type":"`)
-		t := s.Type
-		if t == "" {
-			t = messages.TypeECS
-		}
-		b.WriteString(t)
-		b.WriteString(`"}`)
+		list[i] = apiBackendServer{ServerID: s.ServerID, Port: s.Port, Type: cmp.Or(s.Type, messages.TypeECS)}
 	}
-	b.WriteByte(']')
-	return b.String()
+	data, err := json.Marshal(list)
+	if err != nil {
+		// Strings and ints always encode; a failure here is a bug, not input.
+		panic(fmt.Sprintf("encode BackendServers: %v", err))
+	}
+	return string(data)
 }
