@@ -19,11 +19,11 @@ import (
 )
 
 // The two baselines slbdrain is measured against. Both use the worker's
-// consumer settings (durable pull consumer, AckWait, MaxAckPending, pull
-// expiry, heartbeat, priority group, PullMaxMessages), its contract (decode
-// with messages.Decode, one event per request with Nats-Msg-Id, ack only
-// after the event's publish is acknowledged) and its publisher settings, so
-// that what differs is only what each does between decode and event.
+// consumer settings (durable pull consumer, MaxAckPending, pull expiry,
+// heartbeat, priority group, PullMaxMessages), its contract (decode with
+// messages.Decode, one event per request with Nats-Msg-Id, ack only once the
+// event is stored) and its publisher settings, so that what differs is only
+// what each does between decode and event.
 //
 //   - raw makes no API call: consume, publish the event, ack. It is the
 //     broker's limit, the best any pipeline can do on this machine.
@@ -32,96 +32,74 @@ import (
 //     has slbdrain's concurrency (each goroutine with its own SDK client, the
 //     same adapter), its retry policy (retry.Policy.Do, retry.Classify) and a
 //     fixed rate limiter at slbdrain's qps ceiling.
+//
+// They are kept minimal, not second workers: a request is acked from
+// JetStream's own publish-ack callback (no ack loop), and a baseline's
+// AckWait outlasts the trial (baselineConfig), so nothing it holds is
+// redelivered and it needs no InProgress heartbeat.
 
-type rawSystem struct {
-	cfg      worker.Config
-	inChild  bool
-	profiles childProfiles // of the child, if profiling
-}
-
-func (s rawSystem) name() string { return sysRaw }
-
-func (s rawSystem) start(ctx context.Context, natsURL, slbURL string) (*running, error) {
-	if s.inChild {
-		return startChild(ctx, childSpec{System: sysRaw, NatsURL: natsURL, SLBURL: slbURL, Config: s.cfg, Profiles: s.profiles})
-	}
-	return startRaw(ctx, natsURL, s.cfg)
+// baselineConfig is cfg for a baseline whose trial lasts at most hold.
+func baselineConfig(cfg worker.Config, hold time.Duration) worker.Config {
+	cfg.AckWait = max(cfg.AckWait, hold)
+	return cfg
 }
 
 func startRaw(ctx context.Context, natsURL string, cfg worker.Config) (*running, error) {
-	p, err := newPipeline(ctx, natsURL, "drainbench-raw", cfg)
+	b, err := newBaseline(ctx, natsURL, "drainbench-raw", cfg)
 	if err != nil {
 		return nil, err
 	}
-	handler := func(msg jetstream.Msg) {
-		meta, req, ok := p.receive(msg)
-		if !ok {
-			return
+	return b.consume(func(msg jetstream.Msg) {
+		if meta, req, ok := b.receive(msg); ok {
+			b.report(msg, outcomeOf(req, meta, messages.StatusCompleted, nil), false)
 		}
-		p.report(msg, outcomeOf(req, meta, messages.StatusCompleted, nil), false)
-	}
-	if err := p.consume(handler); err != nil {
-		return nil, errors.Join(err, p.close())
-	}
-	return &running{stop: p.close, ready: func() error { return nil }}, nil
+	})
 }
 
-type naiveSystem struct{ cfg worker.Config }
-
-func (s naiveSystem) name() string { return sysNaive }
-
-func (s naiveSystem) start(ctx context.Context, natsURL, slbURL string) (*running, error) {
+func startNaive(ctx context.Context, natsURL, slbURL string, cfg worker.Config) (*running, error) {
 	factory, err := removerFactory(slbURL)
 	if err != nil {
 		return nil, fmt.Errorf("naive: %w", err)
 	}
-	p, err := newPipeline(ctx, natsURL, "drainbench-naive", s.cfg)
+	b, err := newBaseline(ctx, natsURL, "drainbench-naive", cfg)
 	if err != nil {
 		return nil, err
 	}
-	n := &naive{p: p, cfg: s.cfg, limiter: rate.NewLimiter(rate.Limit(s.cfg.SLBQPS), 1),
-		work: make(chan jetstream.Msg, s.cfg.MaxAckPending)}
-	for range s.cfg.Concurrency {
+	n := &naive{b: b, cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.SLBQPS), 1)}
+	work := make(chan jetstream.Msg, cfg.MaxAckPending)
+	for range cfg.Concurrency {
 		api, err := factory()
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("naive: %w", err), p.close())
+			return nil, errors.Join(fmt.Errorf("naive: %w", err), b.close())
 		}
-		p.wg.Go(func() { n.serve(api) })
+		b.wg.Go(func() {
+			for {
+				select {
+				case <-b.ctx.Done():
+					return
+				case msg := <-work:
+					n.drain(b.ctx, api, msg)
+				}
+			}
+		})
 	}
-	handler := func(msg jetstream.Msg) {
+	return b.consume(func(msg jetstream.Msg) {
 		select {
-		case n.work <- msg:
-		case <-p.ctx.Done():
+		case work <- msg:
+		case <-b.ctx.Done():
 		}
-	}
-	if err := p.consume(handler); err != nil {
-		return nil, errors.Join(err, p.close())
-	}
-	return &running{stop: p.close, ready: func() error { return nil }}, nil
+	})
 }
 
 type naive struct {
-	p       *pipeline
+	b       *baseline
 	cfg     worker.Config
 	limiter *rate.Limiter
-	work    chan jetstream.Msg
-}
-
-func (n *naive) serve(api worker.Remover) {
-	ctx := n.p.ctx
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg := <-n.work:
-			n.drain(ctx, api, msg)
-		}
-	}
 }
 
 // drain takes one request's servers out, ⌈n/20⌉ calls, each retried on its own.
 func (n *naive) drain(ctx context.Context, api worker.Remover, msg jetstream.Msg) {
-	meta, req, ok := n.p.receive(msg)
+	meta, req, ok := n.b.receive(msg)
 	if !ok {
 		return
 	}
@@ -172,41 +150,41 @@ func (n *naive) drain(ctx context.Context, api worker.Remover, msg jetstream.Msg
 	if failure != nil {
 		o.Removed, o.NotRemoved = req.BackendServers[:removed], req.BackendServers[removed:]
 	}
-	n.p.report(msg, o, false)
+	n.b.report(msg, o, false)
 }
 
-// pipeline is what the baselines share with each other and, in substance,
-// with the worker: the consumer, the held set with its InProgress heartbeat,
-// and a reporter that acks each request once its event is acknowledged.
-type pipeline struct {
-	cfg    worker.Config
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	cons   jetstream.Consumer
-	cc     jetstream.ConsumeContext
-	acks   chan pendingAck
-	held   heldSet
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the baseline's goroutines
-	bg     sync.WaitGroup // acker and heartbeat, stopped last
-	bgStop context.CancelFunc
+// baseline is what raw and naive share: the consumer, decoding, and a
+// reporter that acks each request once its event is stored.
+type baseline struct {
+	cfg  worker.Config
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
+	// answers maps each event in flight to the delivery it answers.
+	answers sync.Map // *nats.Msg → delivery
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the baseline's own goroutines
 }
 
-type pendingAck struct {
-	future jetstream.PubAckFuture
-	msg    jetstream.Msg
-	term   bool
+// delivery is a request waiting for its event to be stored.
+type delivery struct {
+	msg  jetstream.Msg
+	term bool // rejected: terminate it, never redeliver
 }
 
-func newPipeline(ctx context.Context, natsURL, name string, cfg worker.Config) (*pipeline, error) {
+func newBaseline(ctx context.Context, natsURL, name string, cfg worker.Config) (*baseline, error) {
+	b := &baseline{cfg: cfg}
 	nc, err := nats.Connect(natsURL, nats.Name(name))
 	if err != nil {
 		return nil, fmt.Errorf("%s: connect to %s: %w", name, natsURL, err)
 	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(4096),
-		jetstream.WithPublishAsyncTimeout(10*time.Second))
+		jetstream.WithPublishAsyncTimeout(10*time.Second),
+		jetstream.WithPublishAsyncAckHandler(b.stored),
+		jetstream.WithPublishAsyncErrHandler(b.lost))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("%s: jetstream: %w", name, err)
@@ -216,14 +194,9 @@ func newPipeline(ctx context.Context, natsURL, name string, cfg worker.Config) (
 		nc.Close()
 		return nil, fmt.Errorf("%s: create consumer: %w", name, err)
 	}
-	p := &pipeline{cfg: cfg, nc: nc, js: js, cons: cons, acks: make(chan pendingAck, 8192),
-		held: heldSet{m: make(map[jetstream.Msg]time.Time)}}
-	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	bgCtx, bgStop := context.WithCancel(context.WithoutCancel(ctx))
-	p.bgStop = bgStop
-	p.bg.Go(func() { p.ackLoop(bgCtx) })
-	p.bg.Go(func() { p.heartbeat(bgCtx) })
-	return p, nil
+	b.nc, b.js, b.cons = nc, js, cons
+	b.ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	return b, nil
 }
 
 // consumerConfig mirrors the worker's durable pull consumer.
@@ -245,31 +218,32 @@ func consumerConfig(cfg worker.Config, durable string) jetstream.ConsumerConfig 
 	return cc
 }
 
-func (p *pipeline) consume(handler jetstream.MessageHandler) error {
+// consume starts delivering requests to handler; on failure the baseline
+// is closed.
+func (b *baseline) consume(handler jetstream.MessageHandler) (*running, error) {
 	opts := []jetstream.PullConsumeOpt{
-		jetstream.PullExpiry(p.cfg.PullExpiry),
-		jetstream.PullHeartbeat(p.cfg.PullHeartbeat),
-		jetstream.PullMaxMessages(min(p.cfg.MaxAckPending, 1000)),
+		jetstream.PullExpiry(b.cfg.PullExpiry),
+		jetstream.PullHeartbeat(b.cfg.PullHeartbeat),
+		jetstream.PullMaxMessages(min(b.cfg.MaxAckPending, 1000)),
 	}
-	if p.cfg.PriorityGroup != "" {
-		opts = append(opts, jetstream.PullPriorityGroup(p.cfg.PriorityGroup))
+	if b.cfg.PriorityGroup != "" {
+		opts = append(opts, jetstream.PullPriorityGroup(b.cfg.PriorityGroup))
 	}
-	cc, err := p.cons.Consume(handler, opts...)
+	cc, err := b.cons.Consume(handler, opts...)
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", messages.RequestStream, err)
+		return nil, errors.Join(fmt.Errorf("consume %s: %w", messages.RequestStream, err), b.close())
 	}
-	p.cc = cc
-	return nil
+	b.cc = cc
+	return &running{stop: b.close, ready: func() error { return nil }}, nil
 }
 
-// receive holds a delivery and decodes it. An invalid request is reported
-// as rejected at once, and receive returns false.
-func (p *pipeline) receive(msg jetstream.Msg) (*jetstream.MsgMetadata, messages.DrainRequest, bool) {
+// receive decodes a delivery. An invalid request is reported as rejected at
+// once, and receive returns false.
+func (b *baseline) receive(msg jetstream.Msg) (*jetstream.MsgMetadata, messages.DrainRequest, bool) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return nil, messages.DrainRequest{}, false // not a JetStream delivery
 	}
-	p.held.add(msg)
 	req, err := messages.Decode(msg.Subject(), msg.Data())
 	if err != nil {
 		region, group, _ := messages.ParseRequestSubject(msg.Subject())
@@ -277,7 +251,7 @@ func (p *pipeline) receive(msg jetstream.Msg) (*jetstream.MsgMetadata, messages.
 		if req.BackendServers == nil {
 			req.BackendServers = []messages.BackendServer{}
 		}
-		p.report(msg, outcomeOf(req, meta, messages.StatusRejected,
+		b.report(msg, outcomeOf(req, meta, messages.StatusRejected,
 			&messages.Error{Code: messages.CodeInvalidRequest, Message: err.Error()}), true)
 		return nil, req, false
 	}
@@ -302,119 +276,63 @@ func outcomeOf(req messages.DrainRequest, meta *jetstream.MsgMetadata, status me
 	}
 }
 
-// report publishes the event asynchronously; ackLoop acks once it is stored.
-func (p *pipeline) report(msg jetstream.Msg, o *messages.Outcome, term bool) {
+// report publishes the request's event asynchronously; stored acks the
+// request once JetStream has it.
+func (b *baseline) report(msg jetstream.Msg, o *messages.Outcome, term bool) {
 	data, err := json.Marshal(o)
 	if err != nil {
-		p.held.remove(msg)
 		_ = msg.Nak()
 		return
 	}
 	ev := &nats.Msg{Subject: o.Subject(), Data: data, Header: nats.Header{messages.MsgIDHeader: []string{o.MsgID()}}}
+	b.answers.Store(ev, delivery{msg: msg, term: term}) // before publishing: the ack may come back first
 	for {
-		f, err := p.js.PublishMsgAsync(ev)
+		_, err := b.js.PublishMsgAsync(ev)
 		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			continue // the window is full and PublishMsgAsync already waited
 		}
 		if err != nil {
-			p.held.remove(msg)
+			b.answers.Delete(ev)
 			_ = msg.NakWithDelay(time.Second)
-			return
-		}
-		select {
-		case p.acks <- pendingAck{future: f, msg: msg, term: term}:
-		case <-p.ctx.Done():
 		}
 		return
 	}
 }
 
-func (p *pipeline) ackLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case pa := <-p.acks:
-			select {
-			case <-pa.future.Ok():
-				if pa.term {
-					_ = pa.msg.Term()
-				} else {
-					_ = pa.msg.Ack()
-				}
-			case <-pa.future.Err():
-				_ = pa.msg.NakWithDelay(time.Second)
-			case <-ctx.Done():
-				return
-			}
-			p.held.remove(pa.msg)
+// stored is JetStream's callback for an event it stored: the request it
+// answers is done. It runs on the client's ack goroutine, so it only
+// publishes the ack, which does not block.
+func (b *baseline) stored(_ jetstream.JetStream, ev *nats.Msg, _ *jetstream.PubAck) {
+	if v, ok := b.answers.LoadAndDelete(ev); ok {
+		d := v.(delivery)
+		if d.term {
+			_ = d.msg.Term()
+		} else {
+			_ = d.msg.Ack()
 		}
 	}
 }
 
-// heartbeat tells JetStream the held messages are in progress, well inside
-// AckWait, as the worker does, so a slow baseline is not redelivered.
-func (p *pipeline) heartbeat(ctx context.Context) {
-	every := p.cfg.AckWait / 3
-	t := time.NewTicker(every / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, msg := range p.held.due(time.Now().Add(-every)) {
-				_ = msg.InProgress()
-			}
-		}
+// lost is JetStream's callback for an event that was not stored (an error
+// or no answer in time): the request is handed back for another try.
+func (b *baseline) lost(_ jetstream.JetStream, ev *nats.Msg, _ error) {
+	if v, ok := b.answers.LoadAndDelete(ev); ok {
+		_ = v.(delivery).msg.NakWithDelay(time.Second)
 	}
 }
 
 // close stops consuming and the goroutines; what is still held is left to
 // JetStream's redelivery.
-func (p *pipeline) close() error {
-	if p.cc != nil {
-		p.cc.Stop()
+func (b *baseline) close() error {
+	if b.cc != nil {
+		b.cc.Stop()
 	}
-	p.cancel()
-	p.wg.Wait()
-	p.bgStop()
-	p.bg.Wait()
-	err := p.nc.FlushTimeout(5 * time.Second)
-	p.nc.Close()
+	b.cancel()
+	b.wg.Wait()
+	err := b.nc.FlushTimeout(5 * time.Second)
+	b.nc.Close()
 	if err != nil {
 		return fmt.Errorf("flush acks: %w", err)
 	}
 	return nil
-}
-
-type heldSet struct {
-	mu sync.Mutex
-	m  map[jetstream.Msg]time.Time // delivery → last InProgress (or arrival)
-}
-
-func (h *heldSet) add(msg jetstream.Msg) {
-	h.mu.Lock()
-	h.m[msg] = time.Now()
-	h.mu.Unlock()
-}
-
-func (h *heldSet) remove(msg jetstream.Msg) {
-	h.mu.Lock()
-	delete(h.m, msg)
-	h.mu.Unlock()
-}
-
-func (h *heldSet) due(cutoff time.Time) []jetstream.Msg {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []jetstream.Msg
-	now := time.Now()
-	for msg, beat := range h.m {
-		if beat.Before(cutoff) {
-			h.m[msg] = now
-			out = append(out, msg)
-		}
-	}
-	return out
 }

@@ -205,18 +205,7 @@ func runChild(ctx context.Context, system string, stdout, stderr io.Writer) int 
 	heap := newHeapWatch(spec.Profiles.Heap != "")
 	stopWatch := sync.OnceFunc(heap.watch(50 * time.Millisecond))
 	defer stopWatch()
-	var (
-		r   *running
-		err error
-	)
-	switch system {
-	case sysSlbdrain:
-		r, err = startWorker(ctx, spec.NatsURL, spec.SLBURL, spec.Config)
-	case sysRaw:
-		r, err = startRaw(ctx, spec.NatsURL, spec.Config)
-	default:
-		err = fmt.Errorf("no system %q runs in a child", system)
-	}
+	r, err := startHere(ctx, system, spec.NatsURL, spec.SLBURL, spec.Config)
 	if err == nil {
 		if err = waitReady(ctx, r, 30*time.Second); err != nil {
 			err = errors.Join(err, r.stop())

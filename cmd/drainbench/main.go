@@ -5,9 +5,10 @@
 //
 // Everything runs in this process on loopback: an embedded JetStream server,
 // the SLB emulator, the real worker, and the baselines. Each trial gets a
-// fresh store and emulator. Scenarios: burst, quota, throughput, idle,
-// backlog, throttle (see their files). Output: a table, or with -json one
-// JSON object per scenario and line, each with its figures, ratios and goals.
+// fresh store and emulator. The scenarios (burst, quota, throughput, idle,
+// backlog, throttle) are rows of one table (scenarios.go), run by one runner
+// (runner.go). Output: a table, or with -json one JSON object per scenario
+// and line, each with its figures, ratios and goals.
 //
 // Exit status: 0 when every scenario ran and every request completed (goals
 // met or not: they are tracked, not enforced), 1 otherwise, 2 on bad usage.
@@ -51,22 +52,6 @@ type options struct {
 	blockRate     int             // block profile rate, if profiling blocking
 	systems       map[string]bool // the systems to run; nil: all
 	progress      io.Writer
-}
-
-type scenario struct {
-	name string
-	run  func(ctx context.Context, o options) ([]*result, error)
-}
-
-func allScenarios() []scenario {
-	return []scenario{
-		{"burst", runBurst},
-		{"quota", runQuota},
-		{"throughput", runThroughput},
-		{"idle", runIdle},
-		{"backlog", runBacklog},
-		{"throttle", runThrottle},
-	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -127,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.systems = map[string]bool{}
 		for _, name := range strings.Split(*systemList, ",") {
 			name = strings.TrimSpace(name)
-			if name != sysSlbdrain && name != sysNaive && name != sysRaw {
+			if !knownSystem(name) {
 				fmt.Fprintf(stderr, "drainbench: unknown system %q (have slbdrain, naive, raw)\n", name)
 				return 2
 			}
@@ -149,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var results []*result
 	for _, s := range selected {
 		fmt.Fprintf(stderr, "drainbench: %s\n", s.name)
-		rs, err := s.run(ctx, o)
+		rs, err := runScenario(ctx, o, s)
 		if err != nil {
 			fmt.Fprintf(stderr, "drainbench: %s: %v\n", s.name, err)
 			code = 1

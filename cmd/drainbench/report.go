@@ -269,60 +269,6 @@ func metWord(met bool) string {
 	return "NOT MET"
 }
 
-// removeAction is the API action slbdrain calls.
-const removeAction = "RemoveVServerGroupBackendServers"
-
-// runFigures are the figures every drain trial yields.
-func runFigures(res *trialResult) figures {
-	f := figures{
-		"requests":           float64(res.n),
-		"completed_fraction": 0,
-		"drain_s":            res.elapsed.Seconds(),
-		"publish_s":          res.publish.Seconds(),
-		"msgs_per_s":         ratioOf(float64(res.n), res.elapsed.Seconds()),
-		"api_calls":          float64(res.stats.RemoveCalls),
-		"api_ok":             float64(res.stats.Succeeded),
-		"throttled":          float64(res.stats.Throttled),
-		"overlaps":           float64(res.stats.Overlaps),
-		"dup_events":         float64(res.events.dups),
-		"failed":             float64(res.events.failed),
-		"rejected":           float64(res.events.rejected),
-	}
-	if res.n > 0 {
-		f["completed_fraction"] = float64(res.events.completed) / float64(res.n)
-		if !res.complete() {
-			// Counts what was fully done: completed, stored and acked.
-			f["completed_fraction"] = min(f["completed_fraction"], float64(res.eventsStored)/float64(res.n),
-				1-float64(res.requestsLeft)/float64(res.n))
-		}
-	}
-	servers, removes := 0, 0
-	var took []float64
-	for _, c := range res.calls {
-		if c.Action == removeAction {
-			servers += c.Servers
-			removes++
-			took = append(took, float64(c.End.Sub(c.Start))/float64(time.Millisecond))
-		}
-	}
-	if removes > 0 {
-		f["servers_per_call"] = float64(servers) / float64(removes)
-		slices.Sort(took)
-		f["api_p50_ms"] = percentile(took, 50)
-	}
-	if res.peakRSS > 0 {
-		f["peak_rss_mib"] = float64(res.peakRSS) / (1 << 20)
-	}
-	if res.peakHeap > 0 {
-		f["peak_heap_mib"] = float64(res.peakHeap) / (1 << 20)
-	}
-	if res.cpu > 0 {
-		f["cpu_s"] = res.cpu.Seconds()
-		f["cpu_us_per_req"] = res.cpu.Seconds() * 1e6 / float64(res.n)
-	}
-	return f
-}
-
 // newResult starts a scenario's result.
 func newResult(name, description string, o options, start time.Time, params map[string]any) *result {
 	return &result{

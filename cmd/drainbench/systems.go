@@ -13,10 +13,46 @@ import (
 	"github.com/slbdrain/slbdrain/worker"
 )
 
-// system is one way of draining: slbdrain's worker, or a baseline.
-type system interface {
-	name() string
-	start(ctx context.Context, natsURL, slbURL string) (*running, error)
+// Names of the systems, as the output shows them and -systems and -child
+// take them.
+const (
+	sysSlbdrain = "slbdrain"
+	sysRaw      = "raw"
+	sysNaive    = "naive"
+)
+
+// system is one way of draining (slbdrain's worker or a baseline), with the
+// configuration it is started with.
+type system struct {
+	name     string
+	cfg      worker.Config
+	inChild  bool          // in a process of its own, so that its memory and CPU are its alone
+	profiles childProfiles // of the child, if profiling
+}
+
+func (s system) start(ctx context.Context, natsURL, slbURL string) (*running, error) {
+	if s.inChild {
+		return startChild(ctx, childSpec{System: s.name, NatsURL: natsURL, SLBURL: slbURL, Config: s.cfg, Profiles: s.profiles})
+	}
+	return startHere(ctx, s.name, natsURL, slbURL, s.cfg)
+}
+
+// startHere starts the system called name in this process. A new baseline
+// is a function of the same shape and a case here.
+func startHere(ctx context.Context, name, natsURL, slbURL string, cfg worker.Config) (*running, error) {
+	switch name {
+	case sysSlbdrain:
+		return startWorker(ctx, natsURL, slbURL, cfg)
+	case sysNaive:
+		return startNaive(ctx, natsURL, slbURL, cfg)
+	case sysRaw:
+		return startRaw(ctx, natsURL, cfg)
+	}
+	return nil, fmt.Errorf("no system %q", name)
+}
+
+func knownSystem(name string) bool {
+	return name == sysSlbdrain || name == sysNaive || name == sysRaw
 }
 
 // running is a started system.
@@ -29,13 +65,6 @@ type running struct {
 	child *child
 }
 
-// Names of the systems, as the output shows them and -child takes them.
-const (
-	sysSlbdrain = "slbdrain"
-	sysRaw      = "raw"
-	sysNaive    = "naive"
-)
-
 // benchConfig is the worker configuration every system starts from: the
 // contract's defaults, with a shutdown that does not keep a failed trial
 // waiting 30s.
@@ -46,7 +75,7 @@ func benchConfig() worker.Config {
 }
 
 // removerFactory is the SDK adapter the worker uses, pointed at the emulator.
-// The baselines use it too, so every system pays the same per-call cost.
+// The naive baseline uses it too, so both pay the same per-call cost.
 func removerFactory(slbURL string) (worker.RemoverFactory, error) {
 	return worker.NewSDKRemoverFactory(worker.SDKConfig{
 		Endpoint:       slbURL,
@@ -56,22 +85,7 @@ func removerFactory(slbURL string) (worker.RemoverFactory, error) {
 	})
 }
 
-// slbdrainSystem is the real worker, in this process or in a child.
-type slbdrainSystem struct {
-	cfg      worker.Config
-	inChild  bool
-	profiles childProfiles // of the child, if profiling
-}
-
-func (s slbdrainSystem) name() string { return sysSlbdrain }
-
-func (s slbdrainSystem) start(ctx context.Context, natsURL, slbURL string) (*running, error) {
-	if s.inChild {
-		return startChild(ctx, childSpec{System: sysSlbdrain, NatsURL: natsURL, SLBURL: slbURL, Config: s.cfg, Profiles: s.profiles})
-	}
-	return startWorker(ctx, natsURL, slbURL, s.cfg)
-}
-
+// startWorker runs the real worker, as cmd/drainworker builds it.
 func startWorker(ctx context.Context, natsURL, slbURL string, cfg worker.Config) (*running, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("drainbench-slbdrain"))
 	if err != nil {

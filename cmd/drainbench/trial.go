@@ -10,24 +10,24 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/messages"
 	"github.com/slbdrain/slbdrain/worker"
 )
 
 // trial is one system draining one set of requests in a fresh env.
 type trial struct {
-	sim  slbsim.Config
-	cfg  worker.Config // of the streams
-	wl   *workload     // the groups to seed
-	msgs []*nats.Msg   // the requests to publish
-	// prePublish publishes everything before the system starts (a backlog);
-	// otherwise the system starts, becomes ready, and the requests are
-	// published at once while it runs.
-	prePublish bool
-	timeout    time.Duration
-	// sample, when set, is read every sampleEvery while the trial runs.
-	sample      func(r *running) (float64, error)
-	sampleEvery time.Duration
-	blockRate   int // block profile rate to keep, when profiling
+	sim     slbsim.Config
+	cfg     worker.Config // of the streams
+	wl      *workload     // the groups to seed
+	msgs    []*nats.Msg   // the requests to publish
+	drive   driver
+	warmup  int // the first requests, not counted by drivers that time each one
+	timeout time.Duration
+	// watch, when set, is a gauge of the in-process worker read every
+	// watchEvery while the requests drain.
+	watch      string
+	watchEvery time.Duration
+	blockRate  int // block profile rate to keep, when profiling
 }
 
 // trialResult is what one trial measured.
@@ -37,6 +37,7 @@ type trialResult struct {
 	// system's start) to the last request's event.
 	elapsed      time.Duration
 	publish      time.Duration // how long publishing took (acks included)
+	latencies    []float64     // ms from publish to event of each request, warm-up excluded (oneAtATime)
 	timedOut     bool
 	events       eventCounts
 	stats        slbsim.Stats
@@ -60,6 +61,21 @@ func (r *trialResult) complete() bool {
 	return !r.timedOut && r.events.completed == r.n && r.eventsStored == uint64(r.n) && r.requestsLeft == 0
 }
 
+// A driver puts a trial's requests before the system: it starts the system
+// (tr.start) before or after publishing, and returns once every request has
+// its event or the trial timed out. A scenario of another shape (a restart
+// mid-drain, a failover) is another driver.
+type driver func(ctx context.Context, tr *trialRun) error
+
+// trialRun is one trial in progress.
+type trialRun struct {
+	t   trial
+	e   *env
+	sys system
+	r   *running // the started system; nil before start and after stop
+	res *trialResult
+}
+
 func runTrial(ctx context.Context, sys system, t trial) (res *trialResult, err error) {
 	e, err := newEnv(ctx, t.sim, t.cfg, t.blockRate)
 	if err != nil {
@@ -68,64 +84,19 @@ func runTrial(ctx context.Context, sys system, t trial) (res *trialResult, err e
 	defer func() { err = errors.Join(err, e.close()) }()
 	e.seed(t.wl)
 	e.events.expect(len(t.msgs))
-	res = &trialResult{n: len(t.msgs)}
-
-	var (
-		r  *running
-		t0 time.Time
-	)
-	if t.prePublish {
-		p0 := time.Now()
-		if err := e.publishAll(ctx, t.msgs); err != nil {
-			return nil, err
-		}
-		t0 = time.Now()
-		res.publish = t0.Sub(p0)
-		if r, err = sys.start(ctx, e.natsURL(), e.simSrv.URL); err != nil {
-			return nil, err
-		}
-	} else {
-		if r, err = sys.start(ctx, e.natsURL(), e.simSrv.URL); err != nil {
-			return nil, err
-		}
-		if err := waitReady(ctx, r, 30*time.Second); err != nil {
-			return nil, errors.Join(fmt.Errorf("%s: %w", sys.name(), err), r.stop())
-		}
-		t0 = time.Now()
-		if err := e.publishAll(ctx, t.msgs); err != nil {
-			return nil, errors.Join(err, r.stop())
-		}
-		res.publish = time.Since(t0)
+	tr := &trialRun{t: t, e: e, sys: sys, res: &trialResult{n: len(t.msgs)}}
+	defer func() { err = errors.Join(err, tr.stop()) }()
+	if err := t.drive(ctx, tr); err != nil {
+		return nil, err
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			err = errors.Join(err, r.stop())
-		}
-	}()
-
-	var wg sync.WaitGroup
-	sampling := make(chan struct{})
-	if t.sample != nil {
-		wg.Go(func() { res.samples = sampleUntil(r, t0, t.sample, t.sampleEvery, sampling) })
-	}
-	select {
-	case <-e.events.doneCh():
-	case <-time.After(t.timeout):
-		res.timedOut = true
-	case <-ctx.Done():
-		close(sampling)
-		wg.Wait()
-		return nil, ctx.Err()
-	}
-	close(sampling)
-	wg.Wait()
+	res = tr.res
 	res.events = e.events.counts()
-	if !res.events.last.IsZero() {
-		res.elapsed = res.events.last.Sub(t0)
+	var proc *child
+	if tr.r != nil {
+		proc = tr.r.child
 	}
-	if r.child != nil {
-		if res.peakRSS, err = r.child.peakRSS(); err != nil {
+	if proc != nil {
+		if res.peakRSS, err = proc.peakRSS(); err != nil { // while it runs
 			return nil, err
 		}
 	}
@@ -134,22 +105,127 @@ func runTrial(ctx context.Context, sys system, t trial) (res *trialResult, err e
 	}
 	res.stats = e.sim.Stats()
 	res.calls = e.sim.Calls()
-	stopped = true
-	if err := r.stop(); err != nil {
+	if err := tr.stop(); err != nil {
 		return nil, err
 	}
-	if r.child != nil {
-		res.cpu, res.peakHeap = r.child.cpu(), r.child.peakHeap
+	if proc != nil {
+		res.cpu, res.peakHeap = proc.cpu(), proc.peakHeap
 	}
 	return res, nil
 }
 
-func sampleUntil(r *running, t0 time.Time, read func(*running) (float64, error), every time.Duration, stop <-chan struct{}) []sample {
+// start starts the system and, if ready, waits until it takes work.
+func (tr *trialRun) start(ctx context.Context, ready bool) error {
+	r, err := tr.sys.start(ctx, tr.e.natsURL(), tr.e.simSrv.URL)
+	if err != nil {
+		return err
+	}
+	tr.r = r
+	if ready {
+		if err := waitReady(ctx, r, 30*time.Second); err != nil {
+			return fmt.Errorf("%s: %w", tr.sys.name, err)
+		}
+	}
+	return nil
+}
+
+func (tr *trialRun) stop() error {
+	if tr.r == nil {
+		return nil
+	}
+	r := tr.r
+	tr.r = nil
+	return r.stop()
+}
+
+// whileRunning starts the system, waits until it is ready, then publishes
+// every request at once: a storm that arrives while the worker runs.
+func whileRunning(ctx context.Context, tr *trialRun) error {
+	if err := tr.start(ctx, true); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := tr.e.publishAll(ctx, tr.t.msgs); err != nil {
+		return err
+	}
+	tr.res.publish = time.Since(t0)
+	return tr.drain(ctx, t0)
+}
+
+// backlog publishes every request, then starts the system on them: what is
+// timed is the system alone, from its start.
+func backlog(ctx context.Context, tr *trialRun) error {
+	p0 := time.Now()
+	if err := tr.e.publishAll(ctx, tr.t.msgs); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	tr.res.publish = t0.Sub(p0)
+	if err := tr.start(ctx, false); err != nil {
+		return err
+	}
+	return tr.drain(ctx, t0)
+}
+
+// oneAtATime publishes each request once the previous one's event arrived
+// and times each from publish to event: the latency of an idle system.
+func oneAtATime(ctx context.Context, tr *trialRun) error {
+	if err := tr.start(ctx, true); err != nil {
+		return err
+	}
+	for i, m := range tr.t.msgs {
+		got := tr.e.events.await(m.Header.Get(messages.MsgIDHeader))
+		t0 := time.Now()
+		if err := tr.e.publishSync(ctx, m); err != nil {
+			return err
+		}
+		select {
+		case t1 := <-got:
+			if i >= tr.t.warmup {
+				tr.res.latencies = append(tr.res.latencies, float64(t1.Sub(t0))/float64(time.Millisecond))
+			}
+		case <-time.After(30 * time.Second):
+			tr.res.timedOut = true
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// drain waits until every request has its event (or the trial's timeout),
+// watching the trial's gauge meanwhile, and sets the elapsed time from t0.
+func (tr *trialRun) drain(ctx context.Context, t0 time.Time) error {
+	var wg sync.WaitGroup
+	watching := make(chan struct{})
+	if tr.t.watch != "" && tr.r.gather != nil {
+		g, name := tr.r.gather, tr.t.watch
+		wg.Go(func() {
+			tr.res.samples = sampleUntil(t0, func() (float64, error) { return gauge(g, name) }, tr.t.watchEvery, watching)
+		})
+	}
+	defer wg.Wait()
+	defer close(watching)
+	select {
+	case <-tr.e.events.doneCh():
+	case <-time.After(tr.t.timeout):
+		tr.res.timedOut = true
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if last := tr.e.events.counts().last; !last.IsZero() {
+		tr.res.elapsed = last.Sub(t0)
+	}
+	return nil
+}
+
+func sampleUntil(t0 time.Time, read func() (float64, error), every time.Duration, stop <-chan struct{}) []sample {
 	var out []sample
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		if v, err := read(r); err == nil {
+		if v, err := read(); err == nil {
 			out = append(out, sample{at: time.Since(t0), v: v})
 		}
 		select {
@@ -163,17 +239,11 @@ func sampleUntil(r *running, t0 time.Time, read func(*running) (float64, error),
 // figures are one run's measurements of one system, by name.
 type figures map[string]float64
 
-// alternate runs each system (of those -systems selects) o.runs times,
-// rotating their order every run, so that a slow spell of the shared machine
-// does not fall on one system only.
-func alternate(ctx context.Context, o options, all []system, scenario string,
+// alternate runs each system o.runs times, rotating their order every run,
+// so that a slow spell of the shared machine does not fall on one system
+// only.
+func alternate(ctx context.Context, o options, systems []system, label string,
 	one func(ctx context.Context, run int, sys system) (figures, error)) (map[string][]figures, error) {
-	var systems []system
-	for _, s := range all {
-		if o.systems == nil || o.systems[s.name()] {
-			systems = append(systems, s)
-		}
-	}
 	runs, progress := o.runs, o.progress
 	out := make(map[string][]figures, len(systems))
 	for run := range runs {
@@ -182,10 +252,10 @@ func alternate(ctx context.Context, o options, all []system, scenario string,
 			start := time.Now()
 			f, err := one(ctx, run, sys)
 			if err != nil {
-				return nil, fmt.Errorf("%s run %d, %s: %w", scenario, run+1, sys.name(), err)
+				return nil, fmt.Errorf("%s run %d, %s: %w", label, run+1, sys.name, err)
 			}
-			fmt.Fprintf(progress, "  %s run %d/%d %-8s %6.2fs\n", scenario, run+1, runs, sys.name(), time.Since(start).Seconds())
-			out[sys.name()] = append(out[sys.name()], f)
+			fmt.Fprintf(progress, "  %s run %d/%d %-8s %6.2fs\n", label, run+1, runs, sys.name, time.Since(start).Seconds())
+			out[sys.name] = append(out[sys.name], f)
 		}
 	}
 	return out, nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/nats-io/nats.go"
@@ -140,29 +139,4 @@ func encode(reqs []messages.DrainRequest) ([]*nats.Msg, error) {
 		}
 	}
 	return msgs, nil
-}
-
-// scale returns a scenario's request and group counts: its own, or, with
-// -requests, that many requests over proportionally fewer groups.
-func (o options) scale(requests, groups int) (int, int) {
-	if o.requests <= 0 {
-		return requests, groups
-	}
-	g := int(math.Round(float64(groups) * float64(o.requests) / float64(requests)))
-	return o.requests, max(1, g)
-}
-
-// naiveSample is how many of n requests the naive baseline drains: a
-// fraction of them (quick or full by default, or -naive-sample), at least one.
-// Its drain time and calls are scaled up by n / that: the naive worker's cost
-// is one call per request at a fixed pace, linear in the requests.
-func (o options) naiveSampleOf(n int, quick, full float64) int {
-	f := quick
-	switch {
-	case o.naiveSample > 0:
-		f = o.naiveSample
-	case o.full:
-		f = full
-	}
-	return min(n, max(1, int(math.Round(float64(n)*f))))
 }

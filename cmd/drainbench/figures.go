@@ -1,0 +1,193 @@
+package main
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/messages"
+)
+
+// removeAction is the API action slbdrain calls.
+const removeAction = "RemoveVServerGroupBackendServers"
+
+// runFigures are the figures every trial yields.
+func runFigures(res *trialResult) figures {
+	f := figures{
+		"requests":           float64(res.n),
+		"completed_fraction": 0,
+		"drain_s":            res.elapsed.Seconds(),
+		"publish_s":          res.publish.Seconds(),
+		"msgs_per_s":         ratioOf(float64(res.n), res.elapsed.Seconds()),
+		"api_calls":          float64(res.stats.RemoveCalls),
+		"api_ok":             float64(res.stats.Succeeded),
+		"throttled":          float64(res.stats.Throttled),
+		"overlaps":           float64(res.stats.Overlaps),
+		"dup_events":         float64(res.events.dups),
+		"failed":             float64(res.events.failed),
+		"rejected":           float64(res.events.rejected),
+	}
+	if res.n > 0 {
+		f["completed_fraction"] = float64(res.events.completed) / float64(res.n)
+		if !res.complete() {
+			// Counts what was fully done: completed, stored and acked.
+			f["completed_fraction"] = min(f["completed_fraction"], float64(res.eventsStored)/float64(res.n),
+				1-float64(res.requestsLeft)/float64(res.n))
+		}
+	}
+	servers, removes := 0, 0
+	var took []float64
+	for _, c := range res.calls {
+		if c.Action == removeAction {
+			servers += c.Servers
+			removes++
+			took = append(took, float64(c.End.Sub(c.Start))/float64(time.Millisecond))
+		}
+	}
+	if removes > 0 {
+		f["servers_per_call"] = float64(servers) / float64(removes)
+		slices.Sort(took)
+		f["api_p50_ms"] = percentile(took, 50)
+	}
+	if res.peakRSS > 0 {
+		f["peak_rss_mib"] = float64(res.peakRSS) / (1 << 20)
+	}
+	if res.peakHeap > 0 {
+		f["peak_heap_mib"] = float64(res.peakHeap) / (1 << 20)
+	}
+	if res.cpu > 0 {
+		f["cpu_s"] = res.cpu.Seconds()
+		f["cpu_us_per_req"] = res.cpu.Seconds() * 1e6 / float64(res.n)
+	}
+	return f
+}
+
+// burstFigures: calls against the ideal and, for slbdrain, where the extra
+// calls went.
+func burstFigures(p *plan, sys string, res *trialResult, f figures) {
+	f["calls_vs_ideal"] = f["api_calls"] / p.ideal
+	if sys == sysSlbdrain {
+		perGroup, hot := idealPerGroup(p.wl, 10)
+		f["excess_calls_hot"], f["excess_calls_rest"] = excessCalls(res.calls, perGroup, hot)
+	}
+}
+
+// hottestShare is the fraction of requests that go to the busiest group.
+func hottestShare(wl *workload) float64 {
+	per := map[string]int{}
+	top := 0
+	for _, r := range wl.reqs {
+		per[r.VServerGroupID]++
+		top = max(top, per[r.VServerGroupID])
+	}
+	return float64(top) / float64(max(1, len(wl.reqs)))
+}
+
+// idealPerGroup is the ideal number of calls of each group, and the top
+// hottest groups by requests.
+func idealPerGroup(wl *workload, top int) (map[string]int, map[string]bool) {
+	byGroup := map[string][]messages.DrainRequest{}
+	for _, r := range wl.reqs {
+		byGroup[r.VServerGroupID] = append(byGroup[r.VServerGroupID], r)
+	}
+	ideal := make(map[string]int, len(byGroup))
+	var groups []string
+	for g, reqs := range byGroup {
+		ideal[g] = idealCalls(reqs, messages.MaxBatch)
+		groups = append(groups, g)
+	}
+	slices.SortFunc(groups, func(a, b string) int { return cmp.Or(len(byGroup[b])-len(byGroup[a]), strings.Compare(a, b)) })
+	hot := map[string]bool{}
+	for _, g := range groups[:min(top, len(groups))] {
+		hot[g] = true
+	}
+	return ideal, hot
+}
+
+// excessCalls counts the calls made beyond each group's ideal, in the hot
+// groups and in the others: where coalescing fell short.
+func excessCalls(calls []slbsim.Call, ideal map[string]int, hot map[string]bool) (inHot, inRest float64) {
+	made := map[string]int{}
+	for _, c := range calls {
+		if c.Action == removeAction {
+			made[c.GroupID]++
+		}
+	}
+	for g, n := range made {
+		extra := float64(max(0, n-ideal[g]))
+		if hot[g] {
+			inHot += extra
+		} else {
+			inRest += extra
+		}
+	}
+	return inHot, inRest
+}
+
+// latencyFigures replace a drain's time and rate, which mean nothing one
+// request at a time, by the percentiles of each request's latency, and the
+// API's p50 by that of the timed requests' calls.
+func latencyFigures(p *plan, _ string, res *trialResult, f figures) {
+	delete(f, "drain_s")
+	delete(f, "msgs_per_s")
+	lat := slices.Sorted(slices.Values(res.latencies))
+	for name, pc := range map[string]float64{"p50_ms": 50, "p90_ms": 90, "p99_ms": 99, "max_ms": 100} {
+		f[name] = percentile(lat, pc)
+	}
+	var api []float64
+	for _, c := range res.calls[min(p.warmup, len(res.calls)):] {
+		if c.Action == removeAction {
+			api = append(api, float64(c.End.Sub(c.Start))/float64(time.Millisecond))
+		}
+	}
+	slices.Sort(api)
+	f["api_p50_ms"] = percentile(api, 50)
+}
+
+// stormFigures: what a fault storm costs in calls, which refusals were the
+// quota's, and how the adaptive rate moved.
+func stormFigures(p *plan, sys string, res *trialResult, f figures) {
+	f["calls_per_success"] = ratioOf(f["api_calls"], f["api_ok"])
+	f["achieved_calls_per_s"] = ratioOf(f["api_calls"], f["drain_s"])
+	quotaRefused, injected := 0, 0
+	for _, c := range res.calls {
+		switch {
+		case c.Fault != "":
+			injected++
+		case c.Code == slbsim.CodeThrottlingUser:
+			quotaRefused++
+		}
+	}
+	scale := p.scale(sys)
+	f["quota_refused"] = float64(quotaRefused) * scale
+	f["faults_injected"] = float64(injected) * scale
+	rateFigures(f, res.samples)
+}
+
+// rateFigures summarises the adaptive rate's samples: its range, and when
+// and where it settles.
+func rateFigures(f figures, samples []sample) {
+	if len(samples) == 0 {
+		return
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range samples {
+		lo, hi = min(lo, s.v), max(hi, s.v)
+	}
+	f["rate_min"], f["rate_max"] = lo, hi
+	for i := range samples {
+		rest := make([]float64, 0, len(samples)-i)
+		for _, s := range samples[i:] {
+			rest = append(rest, s.v)
+		}
+		med := median(rest)
+		if !slices.ContainsFunc(rest, func(v float64) bool { return math.Abs(v-med) > 0.25*med }) {
+			f["rate_settle_s"] = samples[i].at.Seconds()
+			f["rate_settled"] = med
+			return
+		}
+	}
+}

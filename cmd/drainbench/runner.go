@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/worker"
+)
+
+// scenario is one row of the table (scenarios.go): what to drain, on what
+// emulator, by slbdrain beside which baseline, and how to judge it. One
+// runner runs every row; a row needs a function of its own only for the
+// figures, goals and words that are its alone.
+type scenario struct {
+	name string
+	// requests and groups are the scenario's size; -requests scales both.
+	requests, groups int
+	// fullSizes, with -full, replace requests by a curve of sizes over the
+	// same groups; curve, if set, adds a result read across them.
+	fullSizes []int
+	curve     func(o options, sizes []*result) *result
+	workload  func(n, groups int) *workload
+	// warmup is how many requests go first and are not timed (oneAtATime).
+	warmup func(n int) int
+	sim    slbsim.Config // of every trial; the seed is the run's
+	slbQPS float64       // the worker's ceiling; 0: its default
+	drive  driver        // nil: whileRunning
+	// baseline runs beside slbdrain. With sampled set, it drains only that
+	// share of the requests and its time and counts are scaled up: exact
+	// for a baseline whose pace is one call per request at a fixed rate.
+	baseline string
+	sampled  share
+	inChild  bool   // both systems in processes of their own, so memory and CPU are theirs alone
+	watch    string // a gauge of the in-process worker, sampled every 100ms
+	describe func(p *plan) string
+	// params are the row's own parameters, beyond those of every row.
+	params func(p *plan) map[string]any
+	// measure adds the row's figures to one run's (after the scale-up).
+	measure func(p *plan, sys string, res *trialResult, f figures)
+	// judge adds the row's goals and ratios, read from the medians.
+	judge   func(p *plan, r *result)
+	columns []column
+	notes   []string
+}
+
+// share is a fraction of the requests, in the quick and the full set.
+type share struct{ quick, full float64 }
+
+// plan is a scenario made concrete at one size.
+type plan struct {
+	n, groups int
+	warmup    int
+	wl        *workload
+	msgs      []*nats.Msg
+	sim       slbsim.Config
+	cfg       worker.Config
+	ideal     float64 // Σ⌈unique servers per group / 20⌉: see idealCalls
+	sampled   bool
+	sample    int // requests a sampled baseline drains
+	timeout   time.Duration
+}
+
+// scale is what a system's sampled figures are multiplied by.
+func (p *plan) scale(sys string) float64 {
+	if !p.sampled || sys == sysSlbdrain {
+		return 1
+	}
+	return float64(p.n) / float64(p.sample)
+}
+
+// trialTimeout is how long a trial of n requests may take: generous, as it
+// only stops a wedged one.
+func trialTimeout(n int) time.Duration {
+	return max(3*time.Minute, time.Duration(n)*2*time.Millisecond)
+}
+
+func runScenario(ctx context.Context, o options, s scenario) ([]*result, error) {
+	sizes := [][2]int{{s.requests, s.groups}}
+	switch {
+	case o.requests > 0:
+		n, g := o.scale(s.requests, s.groups)
+		sizes = [][2]int{{n, g}}
+	case o.full && len(s.fullSizes) > 0:
+		sizes = sizes[:0]
+		for _, n := range s.fullSizes {
+			sizes = append(sizes, [2]int{n, s.groups})
+		}
+	}
+	var out []*result
+	for _, size := range sizes {
+		r, err := s.runAt(ctx, o, size[0], size[1])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	if len(out) > 1 && s.curve != nil {
+		out = append(out, s.curve(o, out))
+	}
+	return out, nil
+}
+
+func (s scenario) plan(o options, n, groups int) (*plan, error) {
+	p := &plan{n: n, groups: groups, sim: s.sim, cfg: benchConfig(), sample: n, timeout: trialTimeout(n)}
+	if s.warmup != nil {
+		p.warmup = s.warmup(n)
+	}
+	if s.slbQPS > 0 {
+		p.cfg.SLBQPS = s.slbQPS
+	}
+	if s.sampled != (share{}) {
+		p.sampled, p.sample = true, o.naiveSampleOf(n, s.sampled.quick, s.sampled.full)
+	}
+	p.wl = s.workload(p.warmup+n, groups)
+	var err error
+	if p.msgs, err = encode(p.wl.reqs); err != nil {
+		return nil, err
+	}
+	p.ideal = float64(idealCalls(p.wl.reqs, messages.MaxBatch))
+	return p, nil
+}
+
+func (s scenario) runAt(ctx context.Context, o options, n, groups int) (*result, error) {
+	start := time.Now()
+	p, err := s.plan(o, n, groups)
+	if err != nil {
+		return nil, err
+	}
+	r := newResult(s.name, s.describe(p), o, start, s.paramsOf(p))
+	var systems []system
+	order := []string{sysSlbdrain, s.baseline}
+	for _, name := range order {
+		if o.systems != nil && !o.systems[name] {
+			continue
+		}
+		cfg := p.cfg
+		if name != sysSlbdrain {
+			cfg = baselineConfig(cfg, p.timeout)
+		}
+		systems = append(systems, system{name: name, cfg: cfg, inChild: s.inChild, profiles: o.childProfiles})
+	}
+	drive := s.drive
+	if drive == nil {
+		drive = whileRunning
+	}
+	label := s.name
+	if len(s.fullSizes) > 0 {
+		label = fmt.Sprintf("%s %d", s.name, n)
+	}
+	runs, err := alternate(ctx, o, systems, label, func(ctx context.Context, run int, sys system) (figures, error) {
+		t := trial{
+			sim: p.sim, cfg: p.cfg, wl: p.wl, msgs: p.msgs, drive: drive, warmup: p.warmup,
+			timeout: p.timeout, watch: s.watch, watchEvery: 100 * time.Millisecond, blockRate: o.blockRate,
+		}
+		t.sim.Seed = int64(run + 1)
+		if p.sampled && sys.name != sysSlbdrain {
+			t.msgs = p.msgs[:p.sample]
+		}
+		res, err := runTrial(ctx, sys, t)
+		if err != nil {
+			return nil, err
+		}
+		f := runFigures(res)
+		if p.sampled && sys.name != sysSlbdrain {
+			scaleUp(f, p.scale(sys.name))
+		}
+		if s.measure != nil {
+			s.measure(p, sys.name, res, f)
+		}
+		return f, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.finish(order, runs, start)
+	if s.judge != nil {
+		s.judge(p, r)
+	}
+	r.columns = s.columns
+	if p.sampled {
+		r.Notes = append(r.Notes, sampleNote(s.baseline, p.sample, p.n))
+	}
+	r.Notes = append(r.Notes, s.notes...)
+	return r, nil
+}
+
+// paramsOf are the parameters every row shows, then the row's own.
+func (s scenario) paramsOf(p *plan) map[string]any {
+	m := map[string]any{"requests": p.n, "groups": p.groups, "slb_qps": p.cfg.SLBQPS}
+	if p.sim.Latency > 0 {
+		m["latency_ms"] = p.sim.Latency.Milliseconds()
+	}
+	if p.sim.QPS > 0 {
+		m["quota_qps"] = p.sim.QPS
+	}
+	if p.sim.Burst > 0 {
+		m["quota_burst"] = p.sim.Burst
+	}
+	if p.sim.Faults.Throttling > 0 {
+		m["throttling"] = p.sim.Faults.Throttling
+	}
+	if p.sim.Faults.ServiceUnavailable > 0 {
+		m["service_unavailable"] = p.sim.Faults.ServiceUnavailable
+	}
+	if p.sampled {
+		m["naive_sample_requests"] = p.sample
+	}
+	if s.params != nil {
+		for k, v := range s.params(p) {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// scale returns a scenario's request and group counts: its own, or, with
+// -requests, that many requests over proportionally fewer groups.
+func (o options) scale(requests, groups int) (int, int) {
+	if o.requests <= 0 {
+		return requests, groups
+	}
+	g := int(math.Round(float64(groups) * float64(o.requests) / float64(requests)))
+	return o.requests, max(1, g)
+}
+
+// naiveSampleOf is how many of n requests a sampled baseline drains: a
+// fraction of them (quick or full by default, or -naive-sample), at least
+// one.
+func (o options) naiveSampleOf(n int, quick, full float64) int {
+	f := quick
+	switch {
+	case o.naiveSample > 0:
+		f = o.naiveSample
+	case o.full:
+		f = full
+	}
+	return min(n, max(1, int(math.Round(float64(n)*f))))
+}
+
+func sampleNote(sys string, m, n int) string {
+	if m == n {
+		return sys + ": measured on all the requests"
+	}
+	return fmt.Sprintf("%s: measured on %d of the %d requests, its drain time and counts scaled ×%.1f (measured: sample_* in -json)",
+		sys, m, n, float64(n)/float64(m))
+}
+
+// scaleUp turns a sample's figures into estimates for the full set, keeping
+// the measured ones under sample_*.
+func scaleUp(f figures, scale float64) {
+	for _, k := range []string{"drain_s", "api_calls", "api_ok", "throttled", "requests"} {
+		f["sample_"+k] = f[k]
+		f[k] *= scale
+	}
+}
