@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/retry"
 )
 
 // submission is what drain and retry publish: the requests of one group (a
@@ -95,36 +97,39 @@ func joinIDs(reqs []messages.DrainRequest) string {
 }
 
 // publish sends req, publishing again after a lost or late ack until ctx
-// ends.
-func (a *app) publish(ctx context.Context, js jetstream.JetStream, req messages.DrainRequest) (*jetstream.PubAck, error) {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+// ends: the same Nats-Msg-Id makes that safe.
+func (a *app) publish(ctx context.Context, js messages.Publisher, req messages.DrainRequest) (*jetstream.PubAck, error) {
+	var (
+		attempts int
+		last     error
+	)
+	try := func() (*jetstream.PubAck, error) {
+		attempts++
 		actx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		defer cancel()
 		ack, err := messages.Publish(actx, js, req)
-		cancel()
 		if err == nil {
 			return ack, nil
 		}
-		var verr *messages.ValidationError
-		if errors.As(err, &verr) {
-			return nil, &exitError{code: exitUsage, err: err}
+		last = err
+		if _, ok := errors.AsType[*messages.ValidationError](err); ok {
+			return nil, backoff.Permanent(&exitError{code: exitUsage, err: err})
 		}
-		if ctx.Err() != nil {
-			return nil, a.ctxError(ctx, fmt.Sprintf("publishing drain request %s after %d attempts (last: %v)", req.RequestID, attempt, err))
+		if ctx.Err() == nil && !retryablePublish(err) {
+			return nil, backoff.Permanent(failedErrorf("%w", err))
 		}
-		if !retryablePublish(err) {
-			return nil, failedErrorf("%w", err)
-		}
-		fmt.Fprintf(a.stderr, "drainctl: %v (attempt %d); publishing again\n", err, attempt)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, a.ctxError(ctx, fmt.Sprintf("publishing drain request %s after %d attempts (last: %v)", req.RequestID, attempt, err))
-		case <-t.C:
-		}
-		backoff = min(2*backoff, maxPublishBackoff)
+		return nil, err
 	}
+	// No deadline of its own: ctx bounds the retries.
+	b := backoff.WithContext(retry.Policy{Initial: 100 * time.Millisecond, Max: maxPublishBackoff}.NewBackOff(time.Time{}, nil), ctx)
+	ack, err := backoff.RetryNotifyWithData(try, b, func(err error, _ time.Duration) {
+		fmt.Fprintf(a.stderr, "drainctl: %v (attempt %d); publishing again\n", err, attempts)
+	})
+	if _, ok := errors.AsType[*exitError](err); ok || err == nil {
+		return ack, err
+	}
+	// Otherwise the backoff stopped, which it does only when ctx ends.
+	return nil, a.ctxError(ctx, fmt.Sprintf("publishing drain request %s after %d attempts (last: %v)", req.RequestID, attempts, last))
 }
 
 // retryablePublish says whether a publish may succeed when tried again: no
