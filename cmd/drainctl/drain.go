@@ -172,7 +172,8 @@ func (a *app) readServers(o drainOptions) ([]messages.BackendServer, error) {
 	if len(servers) == 0 {
 		return nil, usageErrorf("no backend servers: give --server ID:PORT[:TYPE] (repeatable) or --servers-file")
 	}
-	return foldServers(servers), nil
+	// Folded as the worker folds them, so the counts shown match the outcome.
+	return messages.FoldServers(servers), nil
 }
 
 func (a *app) readServersFile(path string) ([]messages.BackendServer, error) {
@@ -212,21 +213,6 @@ func (a *app) readServersFile(path string) ([]messages.BackendServer, error) {
 		return nil, usageErrorf("--servers-file %s: no backend servers in it", name)
 	}
 	return servers, nil
-}
-
-// foldServers drops repeated servers, keeping the first, as the worker
-// would: the counts shown then match the outcome.
-func foldServers(list []messages.BackendServer) []messages.BackendServer {
-	seen := make(map[string]bool, len(list))
-	out := list[:0:0]
-	for _, s := range list {
-		k := s.String()
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // splitRequests makes requests of at most messages.MaxServers servers from

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -192,5 +193,24 @@ func TestBadUsage(t *testing.T) {
 				t.Errorf("stderr lacks %q\n%s", tc.want, r)
 			}
 		})
+	}
+}
+
+// Servers repeated on the command line and in the file are sent once, the
+// way the worker folds them (an empty type is ecs), so counts match the
+// outcome.
+func TestReadServersFoldsRepeats(t *testing.T) {
+	a, _ := newTestApp()
+	a.stdin = strings.NewReader("i-b:80\ni-a:80:ecs # again\ni-a:80:eni\n")
+	got, err := a.readServers(drainOptions{servers: []string{"i-a:80", "i-b:80:ecs", "i-a:81"}, serversFile: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []messages.BackendServer{
+		{ServerID: "i-a", Port: 80, Type: "ecs"}, {ServerID: "i-b", Port: 80, Type: "ecs"},
+		{ServerID: "i-a", Port: 81, Type: "ecs"}, {ServerID: "i-a", Port: 80, Type: "eni"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("servers %v, want %v", got, want)
 	}
 }
