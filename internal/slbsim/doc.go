@@ -10,14 +10,30 @@
 // parameters, the signature, the timestamp window and nonce reuse, answers
 // with Alibaba's JSON error shape ({"RequestId","HostId","Code","Message",
 // "Recommend"}) and a fresh upper-case UUID RequestId on every answer, and
-// implements RemoveVServerGroupBackendServers, AddVServerGroupBackendServers,
-// DescribeVServerGroupAttribute and CreateVServerGroup.
+// implements the writes RemoveVServerGroupBackendServers,
+// AddVServerGroupBackendServers, SetVServerGroupAttribute and
+// CreateVServerGroup (writes.go) and the reads DescribeVServerGroupAttribute,
+// DescribeVServerGroups and DescribeLoadBalancers (reads.go), over several
+// regions at once: every resource belongs to one region, and a call naming
+// another region's group or load balancer is answered as for one that does
+// not exist. Load balancers hold several VServer groups; backend servers
+// have weights.
 //
-// For tests and benchmarks it adds a per-API quota (Throttling.User),
-// latency, injected faults (throttling, 503, SystemBusy, slow answers,
-// dropped connections), RAM denies per group, AccessKey revocation, and a call
-// log with counters, among them overlapping Remove calls on the same group,
-// which the worker must never cause.
+// It is never kinder than Alibaba where it can help it. Quotas count calls
+// as Alibaba does, per (region, action, account) in fixed windows of N calls
+// per W (or a sliding window), optionally with a foreign consumer that
+// spends a share of each window first, as another tool of the account would
+// (quota.go, window.go, flowcontrol.go); they are opt-in (Config.Quotas,
+// AlibabaQuotas), so the zero Config limits nothing. A sticky server stays
+// in its group, and in the Remove answer, for its first K Remove calls
+// (StickServer). STS credentials are checked like key pairs, SecurityToken
+// and expiry included. Groups change behind the API's back with
+// AddBackends, RemoveBackends and SetWeight.
+//
+// For tests and benchmarks it adds latency, injected faults (throttling,
+// 503, SystemBusy, slow answers, dropped connections), RAM denies per group,
+// AccessKey revocation, and a call log with counters, among them overlapping
+// Remove calls on the same group, which the worker must never cause.
 //
 // # Pointing the SDK at the emulator
 //
@@ -39,8 +55,8 @@
 //
 // Each call goes through, in order: the common parameters (Format, Version,
 // Action), the signature parameters and the Timestamp window, the AccessKey,
-// the signature, the nonce, RegionId, a RAM deny on the group, the per-API
-// quota, injected faults, and the action itself; then the configured latency
+// the signature, the SecurityToken, the nonce, RegionId, a RAM deny on the
+// group, the quotas, injected faults, and the action itself; then the configured latency
 // passes and the answer is written. A Drop fault closes the connection
 // without answering and without applying the action (the request is lost); a
 // Slow fault applies the action and delays only the answer (the response is

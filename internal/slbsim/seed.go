@@ -9,8 +9,11 @@ import (
 // GroupSpec describes a VServer group to seed, in the JSON of the
 // --groups-file of cmd/slbsim.
 type GroupSpec struct {
-	RegionID       string        `json:"region_id"`
-	VServerGroupID string        `json:"vserver_group_id"`
+	RegionID       string `json:"region_id"`
+	VServerGroupID string `json:"vserver_group_id"`
+	// LoadBalancerID is the group's load balancer, shared by the groups
+	// that name it ("": a load balancer of its own, "lb-" + the group id).
+	LoadBalancerID string        `json:"load_balancer_id,omitempty"`
 	BackendServers []BackendSpec `json:"backend_servers"`
 }
 
@@ -61,13 +64,41 @@ func GenerateGroups(region string, n, m int) []GroupSpec {
 	return specs
 }
 
-// Seed creates the groups of specs (CreateGroup for each).
+// GenerateLoadBalancers makes lbs load balancers lb-sim01, lb-sim02, ... in
+// region with groupsPerLB groups each (rsp-sim01g01, rsp-sim01g02, ...),
+// and servers instances i-lbsim0001, i-lbsim0002, ... that every group
+// holds, group g of a load balancer on port 79+g: the layout of an instance
+// drain, where one server sits in many groups on several ports.
+func GenerateLoadBalancers(region string, lbs, groupsPerLB, servers int) []GroupSpec {
+	specs := make([]GroupSpec, 0, lbs*groupsPerLB)
+	for l := 1; l <= lbs; l++ {
+		for g := 1; g <= groupsPerLB; g++ {
+			spec := GroupSpec{
+				RegionID:       region,
+				LoadBalancerID: fmt.Sprintf("lb-sim%02d", l),
+				VServerGroupID: fmt.Sprintf("rsp-sim%02dg%02d", l, g),
+			}
+			for i := 1; i <= servers; i++ {
+				spec.BackendServers = append(spec.BackendServers, BackendSpec{ServerID: fmt.Sprintf("i-lbsim%04d", i), Port: 79 + g})
+			}
+			specs = append(specs, spec)
+		}
+	}
+	return specs
+}
+
+// Seed creates the groups of specs (CreateGroupOn for each, or CreateGroup
+// when a spec names no load balancer).
 func (s *Sim) Seed(specs []GroupSpec) {
 	for _, g := range specs {
 		servers := make([]Backend, len(g.BackendServers))
 		for i, b := range g.BackendServers {
 			servers[i] = Backend(b)
 		}
-		s.CreateGroup(g.RegionID, g.VServerGroupID, servers)
+		if g.LoadBalancerID == "" {
+			s.CreateGroup(g.RegionID, g.VServerGroupID, servers)
+			continue
+		}
+		s.CreateGroupOn(g.RegionID, g.LoadBalancerID, g.VServerGroupID, servers)
 	}
 }

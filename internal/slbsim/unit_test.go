@@ -108,7 +108,9 @@ func TestParseBackendServers(t *testing.T) {
 func TestSeedFromFileAndGenerated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "groups.json")
 	err := os.WriteFile(path, []byte(`[{"region_id":"cn-beijing","vserver_group_id":"rsp-f",
-		"backend_servers":[{"server_id":"i-f1","port":80},{"server_id":"eni-f2","port":8080,"type":"eni"}]}]`), 0o600)
+		"backend_servers":[{"server_id":"i-f1","port":80},{"server_id":"eni-f2","port":8080,"type":"eni"}]},
+		{"region_id":"cn-beijing","vserver_group_id":"rsp-f2","load_balancer_id":"lb-shared","backend_servers":[]},
+		{"region_id":"cn-beijing","vserver_group_id":"rsp-f3","load_balancer_id":"lb-shared","backend_servers":[]}]`), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +121,30 @@ func TestSeedFromFileAndGenerated(t *testing.T) {
 	gen := GenerateGroups("cn-hangzhou", 2, 3)
 	s := New(Config{})
 	s.Seed(append(specs, gen...))
-	if s.Groups() != 3 {
-		t.Errorf("%d groups, want 3", s.Groups())
+	if s.Groups() != 5 {
+		t.Errorf("%d groups, want 5", s.Groups())
+	}
+	if ids := s.state.groupsOfLocked("cn-beijing", "lb-shared"); len(ids) != 2 {
+		t.Errorf("lb-shared holds %v, want rsp-f2 and rsp-f3", ids)
 	}
 	if bs, ok := s.Backends("cn-beijing", "rsp-f"); !ok || backendIDs(bs) != "i-f1:80,eni-f2:8080" || bs[1].Type != "eni" || bs[0].Weight != 100 {
 		t.Errorf("file group: %+v", bs)
 	}
 	if bs, ok := s.Backends("cn-hangzhou", "rsp-sim0002"); !ok || backendIDs(bs) != "i-sim0002-0001:80,i-sim0002-0002:80,i-sim0002-0003:80" {
 		t.Errorf("generated group: %q", backendIDs(bs))
+	}
+
+	lbs := New(Config{})
+	lbs.Seed(GenerateLoadBalancers("cn-hangzhou", 3, 4, 2))
+	if lbs.Groups() != 12 {
+		t.Errorf("%d groups, want 3 load balancers of 4", lbs.Groups())
+	}
+	if bs, ok := lbs.Backends("cn-hangzhou", "rsp-sim03g04"); !ok || backendIDs(bs) != "i-lbsim0001:83,i-lbsim0002:83" {
+		t.Errorf("generated load balancer group: %q", backendIDs(bs))
+	}
+	st := lbs.state
+	if ids := st.groupsOfLocked("cn-hangzhou", "lb-sim02"); len(ids) != 4 || ids[0] != "rsp-sim02g01" {
+		t.Errorf("lb-sim02 holds %v", ids)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.json")
