@@ -125,23 +125,19 @@ func (e *env) publishSync(ctx context.Context, m *nats.Msg) error {
 
 // streamCounts reads how many messages each stream holds.
 func (e *env) streamCounts(ctx context.Context) (requests, events uint64, err error) {
-	rs, err := e.js.Stream(ctx, messages.RequestStream)
-	if err != nil {
-		return 0, 0, fmt.Errorf("stream %s: %w", messages.RequestStream, err)
+	if requests, err = e.streamMsgs(ctx, messages.RequestStream); err != nil {
+		return 0, 0, err
 	}
-	es, err := e.js.Stream(ctx, messages.EventStream)
+	events, err = e.streamMsgs(ctx, messages.EventStream)
+	return requests, events, err
+}
+
+func (e *env) streamMsgs(ctx context.Context, name string) (uint64, error) {
+	s, err := e.js.Stream(ctx, name) // a fresh look-up of the stream's info
 	if err != nil {
-		return 0, 0, fmt.Errorf("stream %s: %w", messages.EventStream, err)
+		return 0, fmt.Errorf("stream %s: %w", name, err)
 	}
-	ri, err := rs.Info(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("stream %s info: %w", messages.RequestStream, err)
-	}
-	ei, err := es.Info(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("stream %s info: %w", messages.EventStream, err)
-	}
-	return ri.State.Msgs, ei.State.Msgs, nil
+	return s.CachedInfo().State.Msgs, nil
 }
 
 // waitSettled waits until the requests stream is empty (every request acked

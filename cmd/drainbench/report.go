@@ -160,13 +160,8 @@ func percentile(sorted []float64, p float64) float64 {
 func sanitized(fs []figures) []figures {
 	out := make([]figures, len(fs))
 	for i, f := range fs {
-		out[i] = maps.Collect(func(yield func(string, float64) bool) {
-			for k, v := range f {
-				if !math.IsNaN(v) && !math.IsInf(v, 0) && !yield(k, v) {
-					return
-				}
-			}
-		})
+		out[i] = maps.Clone(f)
+		maps.DeleteFunc(out[i], func(_ string, v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) })
 	}
 	return out
 }

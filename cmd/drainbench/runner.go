@@ -63,12 +63,19 @@ type plan struct {
 	ideal     float64 // Σ⌈unique servers per group / 20⌉: see idealCalls
 	sampled   bool
 	sample    int // requests a sampled baseline drains
+	drive     driver
+	watch     string
 	timeout   time.Duration
+	blockRate int // block profile rate to keep, when profiling
 }
 
-// scale is what a system's sampled figures are multiplied by.
+// sampledBy says whether sys drains only a sample of the requests.
+func (p *plan) sampledBy(sys string) bool { return p.sampled && sys != sysSlbdrain }
+
+// scale is what the counts of sys are multiplied by to stand for all the
+// requests.
 func (p *plan) scale(sys string) float64 {
-	if !p.sampled || sys == sysSlbdrain {
+	if !p.sampledBy(sys) {
 		return 1
 	}
 	return float64(p.n) / float64(p.sample)
@@ -107,7 +114,11 @@ func runScenario(ctx context.Context, o options, s scenario) ([]*result, error) 
 }
 
 func (s scenario) plan(o options, n, groups int) (*plan, error) {
-	p := &plan{n: n, groups: groups, sim: s.sim, cfg: benchConfig(), sample: n, timeout: trialTimeout(n)}
+	p := &plan{n: n, groups: groups, sim: s.sim, cfg: benchConfig(), drive: s.drive, watch: s.watch,
+		sample: n, timeout: trialTimeout(n), blockRate: o.blockRate}
+	if p.drive == nil {
+		p.drive = whileRunning
+	}
 	if s.warmup != nil {
 		p.warmup = s.warmup(n)
 	}
@@ -145,29 +156,17 @@ func (s scenario) runAt(ctx context.Context, o options, n, groups int) (*result,
 		}
 		systems = append(systems, system{name: name, cfg: cfg, inChild: s.inChild, profiles: o.childProfiles})
 	}
-	drive := s.drive
-	if drive == nil {
-		drive = whileRunning
-	}
 	label := s.name
 	if len(s.fullSizes) > 0 {
 		label = fmt.Sprintf("%s %d", s.name, n)
 	}
 	runs, err := alternate(ctx, o, systems, label, func(ctx context.Context, run int, sys system) (figures, error) {
-		t := trial{
-			sim: p.sim, cfg: p.cfg, wl: p.wl, msgs: p.msgs, drive: drive, warmup: p.warmup,
-			timeout: p.timeout, watch: s.watch, watchEvery: 100 * time.Millisecond, blockRate: o.blockRate,
-		}
-		t.sim.Seed = int64(run + 1)
-		if p.sampled && sys.name != sysSlbdrain {
-			t.msgs = p.msgs[:p.sample]
-		}
-		res, err := runTrial(ctx, sys, t)
+		res, err := runTrial(ctx, p, sys, run)
 		if err != nil {
 			return nil, err
 		}
 		f := runFigures(res)
-		if p.sampled && sys.name != sysSlbdrain {
+		if p.sampledBy(sys.name) {
 			scaleUp(f, p.scale(sys.name))
 		}
 		if s.measure != nil {

@@ -11,24 +11,7 @@ import (
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
 	"github.com/slbdrain/slbdrain/messages"
-	"github.com/slbdrain/slbdrain/worker"
 )
-
-// trial is one system draining one set of requests in a fresh env.
-type trial struct {
-	sim     slbsim.Config
-	cfg     worker.Config // of the streams
-	wl      *workload     // the groups to seed
-	msgs    []*nats.Msg   // the requests to publish
-	drive   driver
-	warmup  int // the first requests, not counted by drivers that time each one
-	timeout time.Duration
-	// watch, when set, is a gauge of the in-process worker read every
-	// watchEvery while the requests drain.
-	watch      string
-	watchEvery time.Duration
-	blockRate  int // block profile rate to keep, when profiling
-}
 
 // trialResult is what one trial measured.
 type trialResult struct {
@@ -69,24 +52,32 @@ type driver func(ctx context.Context, tr *trialRun) error
 
 // trialRun is one trial in progress.
 type trialRun struct {
-	t   trial
-	e   *env
-	sys system
-	r   *running // the started system; nil before start and after stop
-	res *trialResult
+	p    *plan
+	msgs []*nats.Msg // the requests this system drains
+	e    *env
+	sys  system
+	r    *running // the started system; nil before start and after stop
+	res  *trialResult
 }
 
-func runTrial(ctx context.Context, sys system, t trial) (res *trialResult, err error) {
-	e, err := newEnv(ctx, t.sim, t.cfg, t.blockRate)
+// runTrial is one run of sys on p's requests, in a fresh env.
+func runTrial(ctx context.Context, p *plan, sys system, run int) (res *trialResult, err error) {
+	sim := p.sim
+	sim.Seed = int64(run + 1)
+	e, err := newEnv(ctx, sim, p.cfg, p.blockRate)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, e.close()) }()
-	e.seed(t.wl)
-	e.events.expect(len(t.msgs))
-	tr := &trialRun{t: t, e: e, sys: sys, res: &trialResult{n: len(t.msgs)}}
+	e.seed(p.wl)
+	msgs := p.msgs
+	if p.sampledBy(sys.name) {
+		msgs = msgs[:p.sample]
+	}
+	e.events.expect(len(msgs))
+	tr := &trialRun{p: p, msgs: msgs, e: e, sys: sys, res: &trialResult{n: len(msgs)}}
 	defer func() { err = errors.Join(err, tr.stop()) }()
-	if err := t.drive(ctx, tr); err != nil {
+	if err := p.drive(ctx, tr); err != nil {
 		return nil, err
 	}
 	res = tr.res
@@ -145,7 +136,7 @@ func whileRunning(ctx context.Context, tr *trialRun) error {
 		return err
 	}
 	t0 := time.Now()
-	if err := tr.e.publishAll(ctx, tr.t.msgs); err != nil {
+	if err := tr.e.publishAll(ctx, tr.msgs); err != nil {
 		return err
 	}
 	tr.res.publish = time.Since(t0)
@@ -156,7 +147,7 @@ func whileRunning(ctx context.Context, tr *trialRun) error {
 // timed is the system alone, from its start.
 func backlog(ctx context.Context, tr *trialRun) error {
 	p0 := time.Now()
-	if err := tr.e.publishAll(ctx, tr.t.msgs); err != nil {
+	if err := tr.e.publishAll(ctx, tr.msgs); err != nil {
 		return err
 	}
 	t0 := time.Now()
@@ -173,7 +164,7 @@ func oneAtATime(ctx context.Context, tr *trialRun) error {
 	if err := tr.start(ctx, true); err != nil {
 		return err
 	}
-	for i, m := range tr.t.msgs {
+	for i, m := range tr.msgs {
 		got := tr.e.events.await(m.Header.Get(messages.MsgIDHeader))
 		t0 := time.Now()
 		if err := tr.e.publishSync(ctx, m); err != nil {
@@ -181,7 +172,7 @@ func oneAtATime(ctx context.Context, tr *trialRun) error {
 		}
 		select {
 		case t1 := <-got:
-			if i >= tr.t.warmup {
+			if i >= tr.p.warmup {
 				tr.res.latencies = append(tr.res.latencies, float64(t1.Sub(t0))/float64(time.Millisecond))
 			}
 		case <-time.After(30 * time.Second):
@@ -199,17 +190,17 @@ func oneAtATime(ctx context.Context, tr *trialRun) error {
 func (tr *trialRun) drain(ctx context.Context, t0 time.Time) error {
 	var wg sync.WaitGroup
 	watching := make(chan struct{})
-	if tr.t.watch != "" && tr.r.gather != nil {
-		g, name := tr.r.gather, tr.t.watch
+	if tr.p.watch != "" && tr.r.gather != nil {
+		g, name := tr.r.gather, tr.p.watch
 		wg.Go(func() {
-			tr.res.samples = sampleUntil(t0, func() (float64, error) { return gauge(g, name) }, tr.t.watchEvery, watching)
+			tr.res.samples = sampleUntil(t0, func() (float64, error) { return gauge(g, name) }, 100*time.Millisecond, watching)
 		})
 	}
 	defer wg.Wait()
 	defer close(watching)
 	select {
 	case <-tr.e.events.doneCh():
-	case <-time.After(tr.t.timeout):
+	case <-time.After(tr.p.timeout):
 		tr.res.timedOut = true
 	case <-ctx.Done():
 		return ctx.Err()
