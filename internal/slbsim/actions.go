@@ -28,14 +28,9 @@ var actions = map[string]actionFunc{
 	actionDescribeLBs:    (*Sim).describeLoadBalancers,
 }
 
-// Actions returns the names of the API actions the emulator implements.
-func Actions() []string {
-	names := make([]string, 0, len(actions))
-	for name := range actions {
-		names = append(names, name)
-	}
-	return names
-}
+// writesGroup are the actions that change a VServer group named by
+// VServerGroupId: two of them at once on one group are an overlap.
+var writesGroup = map[string]bool{actionRemove: true, actionAdd: true, actionSet: true}
 
 // backendsParam validates the BackendServers parameter of c.
 func backendsParam(c *call) ([]Backend, *apiError) {

@@ -23,8 +23,8 @@ type Call struct {
 	// Fault is the injected fault ("Drop", "Slow", "Throttling",
 	// "ServiceUnavailable", "SystemBusy"), "" for none.
 	Fault string
-	// Overlap: another Remove on the same group was in progress when this
-	// one started.
+	// Overlap: another write (Remove, Add or Set) on the same group was in
+	// progress when this one, a write too, started.
 	Overlap     bool
 	AccessKeyID string
 	// Account owns the key, once the call is authenticated ("" before).
@@ -41,9 +41,10 @@ type Stats struct {
 	Throttled int64
 	// Faulted counts calls hit by an injected fault, of any kind.
 	Faulted int64
-	// Overlaps counts Remove calls that started while another Remove on the
-	// same group was in progress (arrival to answer; a Slow call stops being
-	// in progress once its action is applied).
+	// Overlaps counts writes on a group (Remove, Add, Set) that started
+	// while another one on the same group was in progress (arrival to
+	// answer; a Slow call stops being in progress once its action is
+	// applied).
 	Overlaps int64
 	// MaxBatch is the largest BackendServers list of a Remove call, accepted
 	// or not.

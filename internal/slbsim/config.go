@@ -60,8 +60,8 @@ type Config struct {
 	MaxCallLog int
 	// OnCallStart, when set, runs on the handler goroutine once a call's
 	// parameters are read (RequestId, Action, RegionID, GroupID, Servers and
-	// Start are set) and, for a Remove call, after it entered the group's
-	// in-progress set. A test may block in it to hold the call open, which
+	// Start are set) and, for a write on a group (Remove, Add, Set), after
+	// it entered the group's in-progress set. A test may block in it to hold the call open, which
 	// is how overlap detection is tested without sleeps.
 	OnCallStart func(Call)
 	// OnCallEnd, when set, runs after a call was answered (or dropped) and

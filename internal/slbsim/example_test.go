@@ -33,3 +33,23 @@ func ExampleStart() {
 	fmt.Println(len(resp.BackendServers.BackendServer), left[0].ServerID, sim.Stats().ServersRemoved)
 	// Output: 1 i-2 1
 }
+
+// A benchmark opts into Alibaba's quotas, scales the remove quota down, and
+// has another tool of the account spend 30 % of every window.
+func ExampleAlibabaQuotas() {
+	quotas := slbsim.AlibabaQuotas()
+	remove, err := slbsim.ParseQuota("15/10s,foreign=0.3")
+	if err != nil {
+		panic(err)
+	}
+	quotas["RemoveVServerGroupBackendServers"] = remove
+	sim, srv, err := slbsim.Start(slbsim.Config{AccessKeys: map[string]string{"ak": "secret"}, Quotas: quotas})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	sim.Seed(slbsim.GenerateLoadBalancers("cn-hangzhou", 3, 4, 200))
+
+	fmt.Println(quotas["DescribeLoadBalancers"], remove, "leaves", remove.Available(), "calls per window")
+	// Output: 270/60s 15/10s,foreign=0.3 leaves 10 calls per window
+}

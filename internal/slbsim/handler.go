@@ -47,9 +47,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.read(r)
 	}
 
-	// A Remove is in progress on its group from arrival to answer, whatever
-	// the answer: the worker must never have two at once on one group.
-	inflight := c.action == actionRemove && c.groupID != ""
+	// A write (Remove, Add, Set) is in progress on its group from arrival
+	// to answer, whatever the answer: the worker must never have two at
+	// once on one group.
+	inflight := writesGroup[c.action] && c.groupID != ""
 	key := groupKey{c.region, c.groupID}
 	if inflight {
 		c.rec.Overlap = s.log.enter(key)
@@ -122,7 +123,10 @@ func (s *Sim) process(r *http.Request, c *call) outcome {
 	if c.groupID != "" && s.state.isDenied(c.region, c.groupID) {
 		return outcome{err: errForbiddenRAM}
 	}
-	if !s.flow.admit(quotaKey{c.region, c.action, c.account}, s.now()) || !s.qps.allow(c.action, s.now()) {
+	if !s.flow.admit(quotaKey{c.region, c.action, c.account}, s.now()) {
+		return outcome{err: errThrottlingUser}
+	}
+	if !s.qps.allow(c.action, s.now()) {
 		return outcome{err: errThrottlingUser}
 	}
 	f, delay := s.rollFault()

@@ -266,6 +266,50 @@ func TestOverlappingRemovesOnAGroupAreCounted(t *testing.T) {
 	}
 }
 
+func TestAWeightCallDuringARemoveIsAnOverlapButAReadIsNot(t *testing.T) {
+	arrived := make(chan Call, 4)
+	release := make(chan struct{})
+	h := start(t, Config{OnCallStart: func(c Call) {
+		arrived <- c
+		<-release
+	}})
+	seedGroup(h.sim, "rsp-a", 2)
+	calls := []func(cl *slb.Client) error{
+		func(cl *slb.Client) error { _, err := remove(cl, "rsp-a", servers("i-1:80")); return err },
+		func(cl *slb.Client) error {
+			_, err := setAttribute(cl, "rsp-a", "", `[{"ServerId":"i-2","Port":"80","Weight":"0"}]`)
+			return err
+		},
+		func(cl *slb.Client) error { _, err := describe(cl, "rsp-a"); return err },
+	}
+	done := make(chan error, len(calls))
+	for _, call := range calls {
+		cl := h.client()
+		go func() { done <- call(cl) }()
+	}
+	for range calls {
+		select {
+		case <-arrived:
+		case <-time.After(waitLimit):
+			t.Fatal("call never arrived")
+		}
+	}
+	close(release)
+	for range calls {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := h.sim.Stats(); st.Overlaps != 1 {
+		t.Errorf("overlaps %d, want 1: the second write, not the read", st.Overlaps)
+	}
+	for _, c := range h.sim.Calls() {
+		if c.Overlap && c.Action == actionDescribe {
+			t.Error("a read flagged as an overlap")
+		}
+	}
+}
+
 func TestLatencyIsAppliedAndInterruptible(t *testing.T) {
 	// A latency far past the client's timeout: the client gives up and the
 	// handler, seeing it go, returns instead of waiting the hour out.
