@@ -247,3 +247,16 @@ func TestFlowControlSetReplacesTheRule(t *testing.T) {
 		t.Errorf("regional unlimited: %d, want 5", got)
 	}
 }
+
+func TestWithForeignShareCopies(t *testing.T) {
+	base := AlibabaQuotas()
+	shared := base.WithForeignShare(0.3, 0.1)
+	for action, q := range shared {
+		if q.ForeignShare != 0.3 || q.ForeignJitter != 0.1 || q.Calls != base[action].Calls {
+			t.Errorf("%s: %v", action, q)
+		}
+		if base[action].ForeignShare != 0 {
+			t.Errorf("%s: the original changed", action)
+		}
+	}
+}
