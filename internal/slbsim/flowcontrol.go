@@ -54,12 +54,13 @@ func (f *flowControl) admit(k quotaKey, now time.Time) bool {
 func (f *flowControl) usage(k quotaKey, now time.Time) QuotaUsage {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w := f.windowLocked(k)
-	u := QuotaUsage{Quota: w.rule}
-	if w.rule.Limited() {
-		u.Used, u.Foreign = w.own(now), w.foreign(now)
-		u.Start, u.End = w.span(now)
+	rule := f.ruleLocked(k)
+	if !rule.Limited() {
+		return QuotaUsage{Quota: rule}
 	}
+	w := f.windowLocked(k)
+	u := QuotaUsage{Quota: rule, Used: w.own(now), Foreign: w.foreign(now)}
+	u.Start, u.End = w.span(now)
 	return u
 }
 
