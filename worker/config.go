@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/slbdrain/slbdrain/retry"
@@ -27,9 +28,12 @@ type Config struct {
 	EventMaxAge     time.Duration // retention of the events stream the worker creates
 	DuplicateWindow time.Duration
 
-	MaxBatch          int           // backend servers per API call
-	Concurrency       int           // API calls in flight over all groups
-	SLBQPS            float64       // ceiling of the adaptive call rate
+	MaxBatch    int     // backend servers per API call
+	Concurrency int     // API calls in flight over all groups
+	SLBQPS      float64 // ceiling of the call rate over all regions
+	// Quotas are the account's API quotas per region, by action
+	// (--slb-quota); actions not named keep DefaultQuotas.
+	Quotas            map[string]Quota
 	Linger            time.Duration // how long an idle group waits for company
 	MaxLinger         time.Duration // how long a group may keep waiting while company keeps arriving or the stream has a backlog
 	MaxRetry          time.Duration // deadline of a request that sets none, from its arrival in the stream
@@ -57,6 +61,7 @@ func DefaultConfig() Config {
 		MaxBatch:        20,
 		Concurrency:     16,
 		SLBQPS:          20,
+		Quotas:          DefaultQuotas(),
 		Linger:          5 * time.Millisecond,
 		MaxLinger:       time.Second,
 		MaxRetry:        15 * time.Minute,
@@ -90,6 +95,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setDefault(&c.StatsInterval, d.StatsInterval)
 	setDefault(&c.HeartbeatInterval, c.AckWait/3)
+	quotas := DefaultQuotas()
+	maps.Copy(quotas, c.Quotas)
+	c.Quotas = quotas
 	return c
 }
 
@@ -141,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.DuplicateWindow < 2*time.Minute {
 		errs = append(errs, fmt.Errorf("duplicate window %s: the contract requires at least 2m", c.DuplicateWindow))
+	}
+	if err := validateQuotas(c.Quotas); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Retry.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("retry policy: %w", err))

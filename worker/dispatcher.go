@@ -19,18 +19,18 @@ func (w *Worker) dispatch(ctx context.Context) {
 		apiGen uint64 // credential failures seen when api was built
 	)
 	for {
-		g := w.sched.ready.pop(ctx)
+		// The quota's call is counted before the batch is cut: while a group
+		// waits for its region's window, it keeps filling, so a quota-bound
+		// drain sends full batches.
+		g, window := w.sched.pop(ctx)
 		if g == nil {
 			return
 		}
-		// The token comes before the batch is cut: while a call waits for the
-		// account's rate, its group keeps filling, so a quota-bound drain
-		// sends full batches.
-		if err := w.limiter.Wait(ctx); err != nil {
-			w.sched.ready.push(g) // not lost: release() or the next worker will see it
+		if err := w.ceiling.Wait(ctx); err != nil {
+			w.sched.unpop(g, window) // not lost: release() or the next worker will see it
 			return
 		}
-		cl := w.sched.take(g)
+		cl := w.sched.take(g, window)
 		if cl == nil {
 			continue
 		}
@@ -53,10 +53,10 @@ func (w *Worker) dispatch(ctx context.Context) {
 func (w *Worker) call(api Remover, cl *call) (callResult, time.Duration) {
 	w.m.callsInFlight.Inc()
 	start := time.Now()
-	id, err := api.RemoveBackendServers(cl.g.key.region, cl.g.key.id, cl.servers)
+	out, err := api.RemoveBackendServers(cl.g.key.region, cl.g.key.id, cl.servers)
 	took := time.Since(start)
 	w.m.callsInFlight.Dec()
-	res := callResult{err: err, requestID: id}
+	res := callResult{err: err, requestID: out.RequestID, remaining: out.Remaining}
 	if err != nil {
 		res.class = retry.Classify(err)
 		res.requestID = retry.RequestID(err)
@@ -69,7 +69,7 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 	if res.err != nil {
 		class = res.class.String()
 	}
-	w.m.apiCalls.WithLabelValues(class).Inc()
+	w.m.apiCalls.WithLabelValues(class, cl.g.key.region, ActionRemove).Inc()
 	w.m.apiCallDuration.Observe(took.Seconds())
 	w.m.serversPerCall.Observe(float64(len(cl.servers)))
 	if ce := w.log.Check(zap.DebugLevel, "slb call"); ce != nil {
@@ -77,12 +77,7 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 			zap.Int("servers", len(cl.servers)), zap.Int("requests", len(cl.reqs)), zap.String("class", class),
 			zap.String("api_request_id", res.requestID), zap.Duration("duration", took), zap.Error(res.err))
 	}
-	switch {
-	case res.err == nil:
-		w.limiter.Succeeded()
-	case res.class == retry.Throttled:
-		w.limiter.Throttled()
-	case res.class == retry.Permanent:
+	if res.class == retry.Permanent && res.err != nil {
 		w.log.Warn("slb call failed permanently", zap.String("region_id", cl.g.key.region),
 			zap.String("vserver_group_id", cl.g.key.id), zap.Int("requests", len(cl.reqs)),
 			zap.String("code", retry.Code(res.err)), zap.String("api_request_id", res.requestID), zap.Error(res.err))

@@ -72,6 +72,8 @@ func newHarnessAt(t *testing.T, url string, simCfg slbsim.Config) *harness {
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.SLBQPS = 1000
+	// The emulator of these tests has no quota unless a test sets one.
+	cfg.Quotas = map[string]Quota{ActionRemove: {Calls: 1 << 20, Window: time.Second}}
 	cfg.AckWait = 3 * time.Second
 	cfg.PullExpiry = 2 * time.Second
 	cfg.PullHeartbeat = 500 * time.Millisecond

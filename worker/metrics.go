@@ -21,6 +21,9 @@ type metrics struct {
 	credentialsFailing prometheus.Gauge
 	consumerPending    prometheus.Gauge
 	consumerAckPending prometheus.Gauge
+	quotaShare         *prometheus.GaugeVec   // region, action
+	quotaWindowsSpent  *prometheus.CounterVec // region, action
+	notRemoved         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slbdrain_outcomes_total", Help: "Outcome events acknowledged by JetStream, by status."}, []string{"status"}),
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slbdrain_api_calls_total", Help: "RemoveVServerGroupBackendServers calls, by result class (ok or the error class)."}, []string{"class"}),
+			Name: "slbdrain_api_calls_total", Help: "SLB API calls, by result class (ok or the error class), region and API action."}, []string{"class", "region", "action"}),
 		apiCallDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "slbdrain_api_call_duration_seconds", Help: "Duration of SLB API calls.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
@@ -49,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		activeGroups: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "slbdrain_active_groups", Help: "VServer groups with queued or in-flight work."}),
 		rateLimit: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "slbdrain_rate_limit_calls_per_second", Help: "Current adaptive API call rate."}),
+			Name: "slbdrain_rate_limit_calls_per_second", Help: "Ceiling of the worker's API call rate over all regions (--slb-qps)."}),
 		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slbdrain_event_publish_failures_total", Help: "Outcome events JetStream did not acknowledge; their requests are redelivered."}),
 		credentialsFailing: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -58,11 +61,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "slbdrain_consumer_pending", Help: "Requests in the stream not yet delivered to the consumer (polled)."}),
 		consumerAckPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "slbdrain_consumer_ack_pending", Help: "Requests delivered and not yet acked, over all replicas (polled)."}),
+		quotaShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "slbdrain_quota_share_calls", Help: "Calls per quota window the worker has learnt it may make (what other tools of the account leave it), by region and API action."},
+			[]string{"region", "action"}),
+		quotaWindowsSpent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slbdrain_quota_windows_spent_total", Help: "Quota windows the API's throttling answers showed spent before the worker's share was used, by region and API action."},
+			[]string{"region", "action"}),
+		notRemoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_servers_not_removed_total", Help: "Backend servers a successful remove call's answer still listed; they are retried."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requestsReceived, m.redeliveries, m.outcomes, m.apiCalls, m.apiCallDuration,
 			m.serversPerCall, m.requestLatency, m.callsInFlight, m.heldRequests, m.activeGroups,
-			m.rateLimit, m.publishFailures, m.credentialsFailing, m.consumerPending, m.consumerAckPending)
+			m.rateLimit, m.publishFailures, m.credentialsFailing, m.consumerPending, m.consumerAckPending,
+			m.quotaShare, m.quotaWindowsSpent, m.notRemoved)
 	}
 	return m
 }

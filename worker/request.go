@@ -34,6 +34,9 @@ type request struct {
 	attempts  int
 	lastCall  uint64 // the call that last counted an attempt, so a call counts once per request
 	inFlight  int    // calls out now that carry the request: its deadline waits for their answer
+	// notRemovedSeen: a remove call succeeded but its answer still listed
+	// one of the request's servers; at the deadline it fails NotRemoved.
+	notRemovedSeen bool
 }
 
 func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry time.Duration, now time.Time) *request {
@@ -99,7 +102,18 @@ func (r *request) outcome(status messages.Status, e *messages.Error, now time.Ti
 
 func (r *request) removedCount() int { return len(r.removed) - r.remaining }
 
+// codeNotRemoved is the error code of a request whose servers the API still
+// listed at its deadline (contract, version 2).
+const codeNotRemoved = "NotRemoved"
+
 func deadlineError(r *request) *messages.Error {
+	if r.notRemovedSeen {
+		return &messages.Error{
+			Code: codeNotRemoved,
+			Message: fmt.Sprintf("deadline %s passed with %d of %d backend servers removed: the API still lists the others after removing them",
+				r.deadline.UTC().Format(time.RFC3339Nano), r.removedCount(), len(r.removed)),
+		}
+	}
 	return &messages.Error{
 		Code: messages.CodeDeadlineExceeded,
 		Message: fmt.Sprintf("deadline %s passed with %d of %d backend servers removed",

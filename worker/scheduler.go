@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,15 +14,15 @@ import (
 )
 
 // groupState is where a (region, group) stands. A group with work is in
-// exactly one state, and so in exactly one place: its linger timer, the ready
-// queue, a dispatcher's call, or its retry timer. A second call for the group
+// exactly one state, and so in exactly one place: its linger timer, its
+// region's ready list, a dispatcher's call, or its retry timer. A second call for the group
 // can therefore never start while one is in flight or backing off.
 type groupState uint8
 
 const (
 	groupIdle       groupState = iota // no work: not in the scheduler's map
 	groupLingering                    // waiting for company on its timer
-	groupReady                        // in the ready queue, waiting for a dispatcher
+	groupReady                        // in its region's ready list, waiting for the quota and a dispatcher
 	groupCalling                      // a call is out
 	groupBackingOff                   // its last call failed retryably: waiting for its retry timer
 )
@@ -82,6 +84,19 @@ type group struct {
 	// while company keeps coming (a storm), up to maxLinger after activation.
 	activated   time.Time
 	lastArrival time.Time
+	readyAt     time.Time // when it last became ready
+}
+
+// pending is how many servers the group's next call would carry, at most.
+func (g *group) pending() int {
+	n := len(g.queue)
+	if g.last != nil {
+		n += len(g.last.slots)
+	}
+	if len(g.isolated) > 0 {
+		n = max(n, len(g.isolated[0]))
+	}
+	return n
 }
 
 // hasWork says whether the group has servers waiting besides a call's batch.
@@ -91,6 +106,7 @@ func (g *group) hasWork() bool { return len(g.queue) > 0 || len(g.isolated) > 0 
 type call struct {
 	g       *group
 	seq     uint64
+	window  time.Time // the quota window the call was counted in
 	slots   []*slot
 	servers []messages.BackendServer
 	reqs    []*request // distinct live requests the call carries
@@ -102,6 +118,9 @@ type callResult struct {
 	class     retry.Class
 	requestID string
 	notSent   bool // no client could be built: no attempt was made
+	// remaining is the group's servers after a successful remove call, as
+	// the API answered: a requested one still listed is not removed.
+	remaining []messages.BackendServer
 }
 
 // schedulerConfig is what the scheduler needs of the worker's Config.
@@ -111,6 +130,17 @@ type schedulerConfig struct {
 	maxLinger time.Duration
 	holdLimit int // lingering for a backlog stops while the worker holds this many requests
 	policy    retry.Policy
+	quotas    map[string]Quota // by API action
+}
+
+// region is the scheduler's view of one region: its ready groups and its
+// share of the remove quota. One region's spent window never holds back
+// another's groups.
+type region struct {
+	name        string
+	ready       []*group
+	remove      *budget
+	lastArrival time.Time // of any request in the region: a storm lingers, a lone request does not
 }
 
 // scheduler keeps one state machine per (region, group) and turns queued
@@ -119,7 +149,7 @@ type schedulerConfig struct {
 type scheduler struct {
 	cfg     schedulerConfig
 	clock   Clock
-	ready   *readyQueue
+	signal  chan struct{}  // a group became ready: wakes a waiting dispatcher
 	held    func() int     // requests the worker holds (the ledger's count)
 	emit    func([]report) // hands finished requests to the reporter; called without mu held
 	m       *metrics
@@ -127,14 +157,36 @@ type scheduler struct {
 
 	mu      sync.Mutex
 	groups  map[groupKey]*group
+	regions map[string]*region
 	flush   bool // shutting down: no linger
 	callSeq uint64
 }
 
 func newScheduler(cfg schedulerConfig, clock Clock, held func() int, emit func([]report), m *metrics) *scheduler {
 	cfg.maxLinger = max(cfg.linger, cfg.maxLinger)
-	return &scheduler{cfg: cfg, clock: clock, ready: newReadyQueue(), held: held, emit: emit, m: m,
-		groups: make(map[groupKey]*group)}
+	return &scheduler{cfg: cfg, clock: clock, signal: make(chan struct{}, 1), held: held, emit: emit, m: m,
+		groups: make(map[groupKey]*group), regions: make(map[string]*region)}
+}
+
+// region returns the state of a region, made on first use. Called with mu held.
+func (s *scheduler) region(name string) *region {
+	rg := s.regions[name]
+	if rg == nil {
+		q := s.cfg.quotas[ActionRemove]
+		share := s.m.quotaShare.WithLabelValues(name, ActionRemove)
+		spent := s.m.quotaWindowsSpent.WithLabelValues(name, ActionRemove)
+		rg = &region{name: name, remove: newBudget(q, s.clock.Now(),
+			func(n int) { share.Set(float64(n)) }, spent.Inc)}
+		s.regions[name] = rg
+	}
+	return rg
+}
+
+func (s *scheduler) wake() {
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
 }
 
 // finish decides a request's outcome (at most once) and appends its report.
@@ -182,9 +234,14 @@ func (s *scheduler) add(r *request) {
 		g.index[k] = sl
 		g.queue = append(g.queue, sl)
 	}
+	rg := s.region(key.region)
+	storm := now.Sub(rg.lastArrival) < s.cfg.linger
+	rg.lastArrival = now
 	switch g.state {
 	case groupIdle:
-		if s.cfg.linger > 0 && !s.flush && len(g.queue) < s.cfg.maxBatch {
+		// A lone request leaves at once (one round trip); in a storm, an idle
+		// group waits a linger for company.
+		if (storm || s.lingerForBacklog()) && s.cfg.linger > 0 && !s.flush && len(g.queue) < s.cfg.maxBatch {
 			s.startLinger(g, now)
 		} else {
 			s.toReady(g)
@@ -234,11 +291,97 @@ func (s *scheduler) disarm(g *group) {
 	g.wake++
 }
 
-// toReady: lingering, backing off or between calls → ready.
+// toReady: lingering, backing off or between calls → ready, in its
+// region's ready list.
 func (s *scheduler) toReady(g *group) {
 	s.disarm(g)
 	g.state = groupReady
-	s.ready.push(g)
+	g.readyAt = s.clock.Now()
+	rg := s.region(g.key.region)
+	rg.ready = append(rg.ready, g)
+	s.wake()
+}
+
+// pop waits for a ready group whose region's quota allows a call now, and
+// counts the call in that window; nil when ctx is done. Within a region the
+// fullest group goes first, so a scarce window carries the most servers; a
+// group that has waited a whole window goes before fuller ones, so none
+// starves.
+func (s *scheduler) pop(ctx context.Context) (*group, time.Time) {
+	for {
+		s.mu.Lock()
+		now := s.clock.Now()
+		var wake time.Time
+		for _, rg := range s.regions {
+			if len(rg.ready) == 0 {
+				continue
+			}
+			if window, ok := rg.remove.take(now); ok {
+				g := rg.popFullest(now)
+				more := s.anyCallable(now)
+				s.mu.Unlock()
+				if more {
+					s.wake() // pass the baton to another waiting dispatcher
+				}
+				return g, window
+			}
+			if next := rg.remove.nextWindow(); wake.IsZero() || next.Before(wake) {
+				wake = next
+			}
+		}
+		s.mu.Unlock()
+		var timer Timer
+		if !wake.IsZero() {
+			timer = s.clock.AfterFunc(wake.Sub(now), s.wake)
+		}
+		select {
+		case <-s.signal:
+		case <-ctx.Done():
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil, time.Time{}
+		}
+	}
+}
+
+// anyCallable says whether some region has a ready group and room for a
+// call. Called with mu held.
+func (s *scheduler) anyCallable(now time.Time) bool {
+	for _, rg := range s.regions {
+		if len(rg.ready) > 0 && rg.remove.available(now) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (rg *region) popFullest(now time.Time) *group {
+	best := 0
+	if now.Sub(rg.ready[0].readyAt) < rg.remove.quota.Window {
+		for i, g := range rg.ready {
+			if g.pending() > rg.ready[best].pending() {
+				best = i
+			}
+		}
+	}
+	g := rg.ready[best]
+	rg.ready = slices.Delete(rg.ready, best, best+1)
+	return g
+}
+
+// unpop puts back a group that pop gave a dispatcher which then could not
+// call (shutdown), with its call's place in the window.
+func (s *scheduler) unpop(g *group, window time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rg := s.region(g.key.region)
+	rg.remove.refund(window)
+	if g.state == groupReady {
+		rg.ready = append(rg.ready, g)
+	}
 }
 
 func (s *scheduler) timerFired(g *group, wake uint64) {
@@ -291,10 +434,11 @@ func (s *scheduler) lingerDue(g *group) {
 // take: ready → calling, building the group's next call; or → idle (or the
 // next state) when nothing live was left to send, returning nil. A group
 // popped after release or in another state yields nil.
-func (s *scheduler) take(g *group) *call {
+func (s *scheduler) take(g *group, window time.Time) *call {
 	var reports []report
 	s.mu.Lock()
 	if g.state != groupReady {
+		s.region(g.key.region).remove.refund(window)
 		s.mu.Unlock()
 		return nil
 	}
@@ -333,13 +477,14 @@ func (s *scheduler) take(g *group) *call {
 	}
 	g.last = nil
 	if len(slots) == 0 {
+		s.region(g.key.region).remove.refund(window)
 		s.next(g)
 		s.mu.Unlock()
 		s.emit(reports)
 		return nil
 	}
 	s.callSeq++
-	cl := &call{g: g, seq: s.callSeq, slots: slots, servers: make([]messages.BackendServer, len(slots))}
+	cl := &call{g: g, seq: s.callSeq, window: window, slots: slots, servers: make([]messages.BackendServer, len(slots))}
 	for i, sl := range slots {
 		cl.servers[i] = sl.server
 		for _, w := range sl.waiters {
@@ -399,6 +544,11 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 	s.mu.Lock()
 	g := cl.g
 	now := s.clock.Now()
+	if budget := s.region(g.key.region).remove; res.notSent {
+		budget.refund(cl.window)
+	} else {
+		budget.answered(now, cl.window, res.err != nil && res.class == retry.Throttled)
+	}
 	for _, r := range cl.reqs {
 		r.inFlight--
 		if r.isDecided() || res.notSent {
@@ -411,7 +561,17 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 	}
 	switch {
 	case res.err == nil:
-		reports, progress = s.succeeded(cl, now)
+		var stillThere []*slot
+		reports, progress, stillThere = s.succeeded(cl, res.remaining, now)
+		if len(stillThere) > 0 {
+			// The API still lists them: not removed (yet). Retried after a
+			// backoff, topped up like any retry; their requests fail
+			// NotRemoved at their deadline if they never go.
+			g.last = &batch{slots: stillThere, solo: g.last.solo}
+			s.m.notRemoved.Add(float64(len(stillThere)))
+			reports = s.backOff(g, now, reports)
+			break
+		}
 		s.next(g)
 	case res.class == retry.Throttled || res.class == retry.Transient:
 		reports = s.backOff(g, now, reports)
@@ -428,11 +588,26 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 	return progress
 }
 
-// succeeded marks the call's servers removed and finishes the requests it
-// completed. Called with mu held.
-func (s *scheduler) succeeded(cl *call, now time.Time) (reports []report, progress []messages.Progress) {
+// succeeded marks the call's servers removed, except those the API's
+// answer still lists (returned), and finishes the requests it completed.
+// Called with mu held.
+func (s *scheduler) succeeded(cl *call, remaining []messages.BackendServer, now time.Time) (reports []report, progress []messages.Progress, stillThere []*slot) {
 	g := cl.g
+	var listed map[serverPort]bool
+	if len(remaining) > 0 {
+		listed = make(map[serverPort]bool, len(remaining))
+		for _, bs := range remaining {
+			listed[serverPort{bs.ServerID, bs.Port}] = true
+		}
+	}
 	for _, sl := range cl.slots {
+		if listed[serverPort{sl.server.ServerID, sl.server.Port}] {
+			stillThere = append(stillThere, sl)
+			for _, w := range sl.waiters {
+				w.r.notRemovedSeen = true
+			}
+			continue
+		}
 		for _, w := range sl.waiters {
 			if !w.r.isDecided() && !w.r.removed[w.i] {
 				w.r.removed[w.i] = true
@@ -451,11 +626,19 @@ func (s *scheduler) succeeded(cl *call, now time.Time) (reports []report, progre
 			reports = expireIfDue(r, now, reports) // its deadline came during the call
 		}
 	}
-	g.last = nil
-	if g.backoff != nil {
-		g.backoff.Reset()
+	if len(stillThere) == 0 {
+		g.last = nil
+		if g.backoff != nil {
+			g.backoff.Reset()
+		}
 	}
-	return reports, progress
+	return reports, progress, stillThere
+}
+
+// serverPort is how the API's answer names a backend server of a group.
+type serverPort struct {
+	id   string
+	port int
 }
 
 // backOff: calling → backing off, keeping the call's batch for the retry.

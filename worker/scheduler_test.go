@@ -40,6 +40,7 @@ func newSchedFixture(t *testing.T, linger time.Duration) *schedFixture {
 		maxBatch: 20, linger: linger, maxLinger: testMaxLinger, holdLimit: 1000,
 		// Jitter cannot be off (retry.Policy): a millisecond either way.
 		policy: retry.Policy{Initial: time.Second, Max: time.Second, Multiplier: 1, Jitter: 0.001},
+		quotas: map[string]Quota{ActionRemove: {Calls: 1000, Window: time.Minute}},
 	}, f.clock, f.ledger.len, f.emit, m)
 	return f
 }
@@ -92,6 +93,13 @@ func servers(from, to int) []messages.BackendServer {
 	return out
 }
 
+// busy makes the region look like it is in a storm: a request just arrived.
+func (f *schedFixture) busy() {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	f.s.region("cn-hangzhou").lastArrival = f.clock.Now()
+}
+
 func (f *schedFixture) state(group string) groupState {
 	return f.s.stateOf(groupKey{"cn-hangzhou", group})
 }
@@ -103,13 +111,32 @@ func (f *schedFixture) expectState(group string, want groupState) {
 	}
 }
 
-// take pops the next ready group and cuts its call; the queue must not be empty.
+// take pops the next ready group and cuts its call; a group must be ready.
 func (f *schedFixture) take() *call {
 	f.t.Helper()
-	if f.s.ready.len() == 0 {
+	g, window := f.s.pop(canceled)
+	if g == nil {
 		f.t.Fatal("no group is ready")
 	}
-	return f.s.take(f.s.ready.pop(context.Background()))
+	return f.s.take(g, window)
+}
+
+// canceled makes pop return at once when no group may call.
+var canceled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// readyLen counts the groups in the ready lists.
+func (s *scheduler) readyLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, rg := range s.regions {
+		n += len(rg.ready)
+	}
+	return n
 }
 
 var (
@@ -133,7 +160,16 @@ func TestSchedulerTransitions(t *testing.T) {
 		name string
 		run  func(f *schedFixture)
 	}{
-		{"add to an idle group lingers, linger expiry makes it ready", func(f *schedFixture) {
+		{"a lone request is ready at once: one round trip", func(f *schedFixture) {
+			f.request("rsp-a", time.Hour, server(1))
+			f.expectState("rsp-a", groupReady)
+			f.clock.Advance(time.Second)
+			f.request("rsp-b", time.Hour, server(2)) // a second later: still alone
+			f.expectState("rsp-b", groupReady)
+		}},
+		{"in a storm an idle group lingers, linger expiry makes it ready", func(f *schedFixture) {
+			f.request("rsp-z", time.Hour, server(0)) // the region is busy
+			f.take()
 			f.request("rsp-a", time.Hour, server(1))
 			f.expectState("rsp-a", groupLingering)
 			f.clock.Advance(testLinger - time.Microsecond)
@@ -147,7 +183,7 @@ func TestSchedulerTransitions(t *testing.T) {
 			}
 			f.s.complete(cl, ok("api-1"))
 			f.expectState("rsp-a", groupIdle)
-			if o := f.outcomes()["r1"]; o == nil || o.Status != messages.StatusCompleted {
+			if o := f.outcomes()["r2"]; o == nil || o.Status != messages.StatusCompleted {
 				t.Fatalf("outcome %+v, want completed", o)
 			}
 		}},
@@ -157,6 +193,7 @@ func TestSchedulerTransitions(t *testing.T) {
 			f.expectState("rsp-a", groupReady)
 		}},
 		{"a full batch ends the linger", func(f *schedFixture) {
+			f.busy()
 			f.request("rsp-a", time.Hour, servers(0, 5)...)
 			f.expectState("rsp-a", groupLingering)
 			f.request("rsp-a", time.Hour, servers(5, 20)...)
@@ -169,6 +206,7 @@ func TestSchedulerTransitions(t *testing.T) {
 			}
 		}},
 		{"company keeps a group lingering up to max linger", func(f *schedFixture) {
+			f.busy()
 			f.request("rsp-a", time.Hour, server(0))
 			for i := 1; i < 19; i++ { // one arrival per 4ms: always within a linger of the last
 				f.clock.Advance(4 * time.Millisecond)
@@ -203,7 +241,7 @@ func TestSchedulerTransitions(t *testing.T) {
 				reqs = append(reqs, f.request("rsp-a", time.Hour, s))
 			}
 			f.expectState("rsp-a", groupCalling)
-			if n := f.s.ready.len(); n != 0 {
+			if n := f.s.readyLen(); n != 0 {
 				t.Fatalf("group in the ready queue %d times while its call is out", n)
 			}
 			f.s.complete(cl, ok("api-1"))
@@ -356,6 +394,7 @@ func TestSchedulerTransitions(t *testing.T) {
 			}
 		}},
 		{"flush sends lingering groups at once", func(f *schedFixture) {
+			f.busy()
 			f.request("rsp-f", time.Hour, server(0))
 			f.expectState("rsp-f", groupLingering)
 			f.s.startFlush()
@@ -364,6 +403,7 @@ func TestSchedulerTransitions(t *testing.T) {
 			f.expectState("rsp-g", groupReady) // no linger while flushing
 		}},
 		{"release empties every group but keeps a call's own", func(f *schedFixture) {
+			f.busy()
 			f.request("rsp-h", time.Hour, server(0)) // lingering
 			f.s.cfg.linger = 0
 			f.request("rsp-i", time.Hour, server(1))
@@ -417,7 +457,8 @@ func TestSchedulerTransitions(t *testing.T) {
 func BenchmarkSchedulerAddTake(b *testing.B) {
 	clock := newFakeClock()
 	m := newMetrics(nil)
-	s := newScheduler(schedulerConfig{maxBatch: 20, holdLimit: 1000, policy: retry.DefaultPolicy()},
+	s := newScheduler(schedulerConfig{maxBatch: 20, holdLimit: 1000, policy: retry.DefaultPolicy(),
+		quotas: map[string]Quota{ActionRemove: {Calls: 1 << 30, Window: time.Minute}}},
 		clock, func() int { return 0 }, func([]report) {}, m)
 	ctx := context.Background()
 	const groups = 1000
@@ -430,8 +471,8 @@ func BenchmarkSchedulerAddTake(b *testing.B) {
 	for i, r := range reqs {
 		s.add(r)
 		if i%groups == groups-1 || i == len(reqs)-1 {
-			for s.ready.len() > 0 {
-				if cl := s.take(s.ready.pop(ctx)); cl != nil {
+			for s.readyLen() > 0 {
+				if cl := s.take(s.pop(ctx)); cl != nil {
 					s.complete(cl, callResult{requestID: "x"})
 				}
 			}

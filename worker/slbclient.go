@@ -22,12 +22,20 @@ import (
 // Remover is what the dispatcher needs of the SLB API. One Remover serves one
 // goroutine at a time: the SDK client behind it is not safe for concurrent use.
 type Remover interface {
-	// RemoveBackendServers calls RemoveVServerGroupBackendServers once and
-	// returns Alibaba's RequestId (also on most errors).
-	RemoveBackendServers(region, group string, servers []messages.BackendServer) (requestID string, err error)
+	// RemoveBackendServers calls RemoveVServerGroupBackendServers once.
+	// On an error, retry.RequestID gives Alibaba's RequestId where there was one.
+	RemoveBackendServers(region, group string, servers []messages.BackendServer) (RemoveResult, error)
 	// Probe makes a read-only call (DescribeVServerGroupAttribute) to learn
 	// whether the worker's credentials work again.
 	Probe(region, group string) error
+}
+
+// RemoveResult is the remove call's answer.
+type RemoveResult struct {
+	RequestID string
+	// Remaining is the group's backend servers after the call, as the API
+	// lists them: a requested (server, port) among them was not removed.
+	Remaining []messages.BackendServer
 }
 
 // RemoverFactory builds a Remover. It is called once per dispatcher goroutine,
@@ -107,7 +115,7 @@ func (r *sdkRemover) prepare(req *requests.RpcRequest, region string) {
 	}
 }
 
-func (r *sdkRemover) RemoveBackendServers(region, group string, servers []messages.BackendServer) (string, error) {
+func (r *sdkRemover) RemoveBackendServers(region, group string, servers []messages.BackendServer) (RemoveResult, error) {
 	req := slb.CreateRemoveVServerGroupBackendServersRequest()
 	r.prepare(req.RpcRequest, region)
 	req.VServerGroupId = group
@@ -115,9 +123,13 @@ func (r *sdkRemover) RemoveBackendServers(region, group string, servers []messag
 	resp, err := r.client.RemoveVServerGroupBackendServers(req)
 	if err != nil {
 		// The SDK's transport errors quote the signed URL, security token included.
-		return "", retry.Redact(err)
+		return RemoveResult{}, retry.Redact(err)
 	}
-	return resp.RequestId, nil
+	out := RemoveResult{RequestID: resp.RequestId}
+	for _, bs := range resp.BackendServers.BackendServer {
+		out.Remaining = append(out.Remaining, messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type})
+	}
+	return out, nil
 }
 
 func (r *sdkRemover) Probe(region, group string) error {

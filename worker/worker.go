@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Worker drains backend servers as requested on JetStream.
@@ -30,7 +31,7 @@ type Worker struct {
 	ledger  *ledger
 	sched   *scheduler
 	rep     *reporter
-	limiter *adaptiveLimiter
+	ceiling *rate.Limiter // --slb-qps over all regions, on top of each region's quota
 	creds   credentialsGate
 
 	current atomic.Pointer[run] // the Run in progress, if any
@@ -81,8 +82,11 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 		maxLinger: cfg.MaxLinger,
 		holdLimit: cfg.MaxAckPending * 9 / 10,
 		policy:    cfg.Retry,
+		quotas:    cfg.Quotas,
 	}, w.clock, w.ledger.len, w.rep.publish, w.m)
-	w.limiter = newAdaptiveLimiter(cfg.SLBQPS, w.clock.Now, w.m.rateLimit.Set)
+	// Burst 1: calls leave evenly spaced under the ceiling.
+	w.ceiling = rate.NewLimiter(rate.Limit(cfg.SLBQPS), 1)
+	w.m.rateLimit.Set(cfg.SLBQPS)
 	return w, nil
 }
 
@@ -112,7 +116,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err = r.consume(); err == nil {
 		w.log.Info("drainworker running", zap.String("consumer", w.cfg.Consumer),
 			zap.String("filter_subject", w.cfg.FilterSubject), zap.Int("concurrency", w.cfg.Concurrency),
-			zap.Float64("slb_qps", w.cfg.SLBQPS), zap.Int("max_batch", w.cfg.MaxBatch))
+			zap.Float64("slb_qps", w.cfg.SLBQPS), zap.Int("max_batch", w.cfg.MaxBatch),
+			zap.Strings("slb_quota", FormatQuotas(w.cfg.Quotas)))
 		<-ctx.Done()
 	}
 	r.shutdown()

@@ -1,0 +1,226 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SLB API actions the worker calls, as Alibaba names them in its quotas.
+const (
+	ActionRemove   = "RemoveVServerGroupBackendServers"
+	ActionDescribe = "DescribeVServerGroupAttribute"
+)
+
+// Quota is one of Alibaba's API rate limits: Calls per Window, counted in
+// fixed windows per (region, API action, account) and shared by every tool
+// of the account.
+type Quota struct {
+	Calls  int
+	Window time.Duration
+}
+
+func (q Quota) String() string { return strconv.Itoa(q.Calls) + "/" + q.Window.String() }
+
+// DefaultQuotas are Alibaba's published defaults for the actions the worker
+// calls (contract "API quotas").
+func DefaultQuotas() map[string]Quota {
+	return map[string]Quota{
+		ActionRemove:   {Calls: 90, Window: time.Minute},
+		ActionDescribe: {Calls: 270, Window: time.Minute},
+	}
+}
+
+// ParseQuota reads the --slb-quota form ACTION=N/W, e.g.
+// RemoveVServerGroupBackendServers=90/60s.
+func ParseQuota(s string) (action string, q Quota, err error) {
+	action, rule, ok := strings.Cut(s, "=")
+	calls, window, ok2 := strings.Cut(rule, "/")
+	if !ok || !ok2 || action == "" {
+		return "", Quota{}, fmt.Errorf("slb quota %q: want ACTION=N/W, e.g. %s=90/60s", s, ActionRemove)
+	}
+	if q.Calls, err = strconv.Atoi(calls); err != nil || q.Calls < 1 {
+		return "", Quota{}, fmt.Errorf("slb quota %q: calls %q: want a whole number above 0", s, calls)
+	}
+	if q.Window, err = time.ParseDuration(window); err != nil || q.Window < time.Second {
+		return "", Quota{}, fmt.Errorf("slb quota %q: window %q: want a duration of at least 1s, e.g. 60s", s, window)
+	}
+	return action, q, nil
+}
+
+// FormatQuotas writes quotas in the --slb-quota form, sorted by action.
+func FormatQuotas(quotas map[string]Quota) []string {
+	var out []string
+	for _, a := range slices.Sorted(maps.Keys(quotas)) {
+		out = append(out, a+"="+quotas[a].String())
+	}
+	return out
+}
+
+func validateQuotas(quotas map[string]Quota) error {
+	var errs []error
+	for _, a := range slices.Sorted(maps.Keys(quotas)) {
+		if q := quotas[a]; q.Calls < 1 || q.Window < time.Second {
+			errs = append(errs, fmt.Errorf("slb quota %s=%s: want at least 1 call per window of at least 1s", a, q))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// budget is this worker's share of one quota in one region. Alibaba's
+// windows are fixed (whole multiples of the window since the epoch, as far
+// as a client can tell); other tools of the account spend the same window,
+// so the share is learnt from the answers:
+//
+//   - calls beyond the share wait for the next window, never retried blindly;
+//   - throttled answers that end a window's run of answers (nothing
+//     succeeded after them) mean the window was spent: the share becomes what
+//     succeeded in it, and the rest of the window is not tried again once
+//     enough of them come in a row;
+//   - throttled answers scattered among successes are the API's own noise,
+//     not the quota: they change nothing but the streak needed to call a
+//     window spent;
+//   - a share that was used in full without a throttled answer grows by one
+//     call every few windows, up to the quota, since other tools come and go.
+//
+// Not safe for concurrent use: the scheduler's lock guards it.
+type budget struct {
+	quota Quota
+	share int // calls per window this worker may make: learnt, 1..quota.Calls
+
+	start     time.Time // the current window's
+	used      int       // calls started in the window
+	succeeded int       // answers in the window that were not throttled
+	throttled int       // throttled answers in the window
+	scattered int       // throttled answers followed by a success in the window
+	streak    int       // throttled answers in a row, in the window
+	spent     bool      // the window is spent: no more calls until the next
+	cleanFull int       // windows in a row with the share used in full and no throttled answer
+	noiseRate float64   // moving average of scattered throttles per call
+	onShare   func(int) // told the share whenever it changes
+	onSpent   func()    // told of each window found spent
+}
+
+// cleanWindowsToGrow is how many windows the share must be used in full,
+// unthrottled, before it grows by one call.
+const cleanWindowsToGrow = 4
+
+func newBudget(q Quota, now time.Time, onShare func(int), onSpent func()) *budget {
+	b := &budget{quota: q, share: q.Calls, onShare: onShare, onSpent: onSpent}
+	b.start = b.windowStart(now)
+	onShare(b.share)
+	return b
+}
+
+func (b *budget) windowStart(now time.Time) time.Time { return now.Truncate(b.quota.Window) }
+
+// nextWindow is when the current window ends.
+func (b *budget) nextWindow() time.Time { return b.start.Add(b.quota.Window) }
+
+// roll moves to the window of now, learning from the one that ended.
+func (b *budget) roll(now time.Time) {
+	start := b.windowStart(now)
+	if !start.After(b.start) {
+		return
+	}
+	switch {
+	case b.spent || (b.streak > 0 && b.noise() <= quietNoise):
+		// The window ended in throttled answers (enough of them, where the
+		// API also throttles at random): it was spent, by this worker and
+		// others. What succeeded is what the others left.
+		b.setShare(max(1, b.succeeded))
+		b.cleanFull = 0
+		b.onSpent()
+	case b.used >= b.share && b.throttled == 0:
+		if b.cleanFull++; b.cleanFull >= cleanWindowsToGrow && b.share < b.quota.Calls {
+			b.setShare(b.share + 1)
+			b.cleanFull = 0
+		}
+	}
+	if b.used > 0 {
+		b.noiseRate = 0.8*b.noiseRate + 0.2*float64(b.scattered)/float64(b.used)
+	}
+	b.start = start
+	b.used, b.succeeded, b.throttled, b.scattered, b.streak, b.spent = 0, 0, 0, 0, 0, false
+}
+
+func (b *budget) setShare(n int) {
+	if n != b.share {
+		b.share = n
+		b.onShare(n)
+	}
+}
+
+// available is the number of calls the window still allows this worker.
+func (b *budget) available(now time.Time) int {
+	b.roll(now)
+	if b.spent {
+		return 0
+	}
+	return max(0, b.share-b.used)
+}
+
+// take spends one call of the window, if it has one. The returned window
+// start goes with the call's answer.
+func (b *budget) take(now time.Time) (window time.Time, ok bool) {
+	if b.available(now) == 0 {
+		return time.Time{}, false
+	}
+	b.used++
+	return b.start, true
+}
+
+// answered records the answer to a call taken in window.
+func (b *budget) answered(now, window time.Time, throttled bool) {
+	b.roll(now)
+	if !window.Equal(b.start) {
+		return // an answer from a window that is over: it says nothing of this one
+	}
+	if !throttled {
+		b.succeeded++
+		b.scattered += b.streak // those throttles were noise: a success came after them
+		b.streak = 0
+		return
+	}
+	b.throttled++
+	b.streak++
+	if b.streak >= b.spentStreak() {
+		b.spent = true
+	}
+}
+
+// quietNoise is the share of calls throttled at random below which any
+// throttled answer that ends a window is taken for the quota.
+const quietNoise = 0.01
+
+// noise estimates the share of calls the API throttles at random (throttled
+// answers a success followed), over past windows and this one.
+func (b *budget) noise() float64 {
+	if b.used == 0 {
+		return b.noiseRate
+	}
+	return max(b.noiseRate, float64(b.scattered)/float64(b.used))
+}
+
+// spentStreak is how many throttled answers in a row mean the window is
+// spent: two when throttling is rare, more when the API throttles at random
+// (so that chance alone calls a window spent less than 0.2 % of the time).
+func (b *budget) spentStreak() int {
+	n := b.noise()
+	if n <= quietNoise {
+		return 2
+	}
+	return min(8, max(2, int(math.Ceil(math.Log(0.002)/math.Log(n)))))
+}
+
+// refund gives back a call taken in window that was never made.
+func (b *budget) refund(window time.Time) {
+	if window.Equal(b.start) && b.used > 0 {
+		b.used--
+	}
+}
