@@ -139,6 +139,16 @@ func TestDecodeOutcomeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestProgressMarshalJSON(t *testing.T) {
+	got, err := Progress{RequestID: "asg-42-scalein-0001", Removed: 40, Total: 45}.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"request_id":"asg-42-scalein-0001","removed":40,"total":45}`; string(got) != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
 func TestOutcomeMsgID(t *testing.T) {
 	o := Outcome{RequestID: "r-1", StreamSequence: 42}
 	if got := o.MsgID(); got != "event:r-1" {
