@@ -25,7 +25,14 @@ type Quota struct {
 	Window time.Duration
 }
 
-func (q Quota) String() string { return strconv.Itoa(q.Calls) + "/" + q.Window.String() }
+// String is the quota as --slb-quota writes it: "90/60s".
+func (q Quota) String() string {
+	w := q.Window.String()
+	if q.Window%time.Second == 0 {
+		w = strconv.FormatInt(int64(q.Window/time.Second), 10) + "s" // as Alibaba writes it
+	}
+	return strconv.Itoa(q.Calls) + "/" + w
+}
 
 // DefaultQuotas are Alibaba's published defaults for the actions the worker
 // calls (contract "API quotas").
@@ -100,7 +107,7 @@ type budget struct {
 	scattered int       // throttled answers followed by a success in the window
 	streak    int       // throttled answers in a row, in the window
 	spent     bool      // the window is spent: no more calls until the next
-	cleanFull int       // windows in a row with the share used in full and no throttled answer
+	cleanFull int       // windows in a row with the share used in full and not spent
 	noiseRate float64   // moving average of scattered throttles per call
 	onShare   func(int) // told the share whenever it changes
 	onSpent   func()    // told of each window found spent
@@ -128,22 +135,30 @@ func (b *budget) roll(now time.Time) {
 	if !start.After(b.start) {
 		return
 	}
+	noisy := b.noise() > quietNoise
 	switch {
-	case b.spent || (b.streak > 0 && b.noise() <= quietNoise):
-		// The window ended in throttled answers (enough of them, where the
-		// API also throttles at random): it was spent, by this worker and
-		// others. What succeeded is what the others left.
-		b.setShare(max(1, b.succeeded))
+	case b.spent || (b.streak > 0 && !noisy):
+		// The window ended in throttled answers (enough of them in a row,
+		// where the API also throttles at random): it was spent, by this
+		// worker and others. What succeeded is what the others left; never
+		// less than half the share at once, so chance costs little.
+		b.setShare(max(1, b.succeeded, b.share/2))
 		b.cleanFull = 0
 		b.onSpent()
-	case b.used >= b.share && b.throttled == 0:
-		if b.cleanFull++; b.cleanFull >= cleanWindowsToGrow && b.share < b.quota.Calls {
+	case b.used >= b.share && b.share < b.quota.Calls:
+		// The share was used in full and the window not spent. Where the
+		// API throttles at random, a lowered share was chance: regain half
+		// the gap at once. Where it does not, probe one call more every few
+		// windows, so that a steady other tool costs few throttled calls.
+		if noisy {
+			b.setShare(b.share + max(1, (b.quota.Calls-b.share)/2))
+		} else if b.cleanFull++; b.cleanFull >= cleanWindowsToGrow {
 			b.setShare(b.share + 1)
 			b.cleanFull = 0
 		}
 	}
-	if b.used > 0 {
-		b.noiseRate = 0.8*b.noiseRate + 0.2*float64(b.scattered)/float64(b.used)
+	if answers := b.succeeded + b.scattered; answers > 0 {
+		b.noiseRate = 0.8*b.noiseRate + 0.2*float64(b.scattered)/float64(answers)
 	}
 	b.start = start
 	b.used, b.succeeded, b.throttled, b.scattered, b.streak, b.spent = 0, 0, 0, 0, 0, false
@@ -199,12 +214,14 @@ func (b *budget) answered(now, window time.Time, throttled bool) {
 const quietNoise = 0.01
 
 // noise estimates the share of calls the API throttles at random (throttled
-// answers a success followed), over past windows and this one.
+// answers that a success followed, of the answers before the window's last
+// run of throttled ones), over past windows and this one.
 func (b *budget) noise() float64 {
-	if b.used == 0 {
+	answers := b.succeeded + b.scattered
+	if answers == 0 {
 		return b.noiseRate
 	}
-	return max(b.noiseRate, float64(b.scattered)/float64(b.used))
+	return max(b.noiseRate, float64(b.scattered)/float64(answers))
 }
 
 // spentStreak is how many throttled answers in a row mean the window is

@@ -56,8 +56,10 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string)
 	dur(&o.slbTimeout, "slb-timeout", "DRAIN_SLB_TIMEOUT", 10*time.Second, "read timeout of one SLB API call")
 	num(&w.MaxBatch, "max-batch", "DRAIN_MAX_BATCH", w.MaxBatch, "backend servers per API call (the API's limit is 20)")
 	num(&w.Concurrency, "concurrency", "DRAIN_CONCURRENCY", w.Concurrency, "API calls in flight at once, over all groups")
-	fs.Float64Var(&w.SLBQPS, "slb-qps", w.SLBQPS, "ceiling of the adaptive API call rate (env DRAIN_SLB_QPS)")
+	fs.Float64Var(&w.SLBQPS, "slb-qps", w.SLBQPS, "ceiling of the API call rate over all regions, on top of each region's quota (env DRAIN_SLB_QPS)")
 	env["slb-qps"] = "DRAIN_SLB_QPS"
+	fs.Var(quotaFlag(w.Quotas), "slb-quota", "the account's API quota per region as ACTION=N/W, repeatable or comma separated; unnamed actions keep the published defaults (env DRAIN_SLB_QUOTA)")
+	env["slb-quota"] = "DRAIN_SLB_QUOTA"
 	dur(&w.Linger, "linger", "DRAIN_LINGER", w.Linger, "how long an idle group waits for company before its call goes out")
 	dur(&w.MaxLinger, "max-linger", "DRAIN_MAX_LINGER", w.MaxLinger, "how long a group may keep waiting while requests keep arriving or the stream has a backlog")
 	dur(&w.MaxRetry, "max-retry", "DRAIN_MAX_RETRY", w.MaxRetry, "deadline of a request that sets none, from its arrival")
@@ -99,4 +101,21 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		}
 	}
 	return o, nil
+}
+
+// quotaFlag is --slb-quota: ACTION=N/W entries, repeatable or comma
+// separated, each replacing the default of its action.
+type quotaFlag map[string]worker.Quota
+
+func (q quotaFlag) String() string { return strings.Join(worker.FormatQuotas(q), ",") }
+
+func (q quotaFlag) Set(v string) error {
+	for _, entry := range strings.Split(v, ",") {
+		action, quota, err := worker.ParseQuota(strings.TrimSpace(entry))
+		if err != nil {
+			return err
+		}
+		q[action] = quota
+	}
+	return nil
 }
