@@ -119,7 +119,8 @@ func (n *naive) drain(ctx context.Context, api worker.Remover, msg jetstream.Msg
 				return retry.WithClass(err, retry.Permanent)
 			}
 			attempts++
-			id, err := api.RemoveBackendServers(req.RegionID, req.VServerGroupID, chunk)
+			res, err := api.RemoveBackendServers(req.RegionID, req.VServerGroupID, chunk)
+			id := res.RequestID // a hook trusts a success: it does not check what remains
 			if err != nil {
 				id = retry.RequestID(err)
 			}
@@ -189,7 +190,9 @@ func newBaseline(ctx context.Context, natsURL, name string, cfg worker.Config) (
 		nc.Close()
 		return nil, fmt.Errorf("%s: jetstream: %w", name, err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, messages.RequestStream, consumerConfig(cfg, name))
+	cc := worker.ConsumerConfig(cfg) // the worker's own consumer, under the baseline's name
+	cc.Durable, cc.Description = name, name
+	cons, err := js.CreateOrUpdateConsumer(ctx, messages.RequestStream, cc)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("%s: create consumer: %w", name, err)
@@ -197,25 +200,6 @@ func newBaseline(ctx context.Context, natsURL, name string, cfg worker.Config) (
 	b.nc, b.js, b.cons = nc, js, cons
 	b.ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	return b, nil
-}
-
-// consumerConfig mirrors the worker's durable pull consumer.
-func consumerConfig(cfg worker.Config, durable string) jetstream.ConsumerConfig {
-	cc := jetstream.ConsumerConfig{
-		Durable:       durable,
-		FilterSubject: cfg.FilterSubject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxAckPending: cfg.MaxAckPending,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-	if cfg.PriorityGroup != "" {
-		cc.PriorityGroups = []string{cfg.PriorityGroup}
-		cc.PriorityPolicy = jetstream.PriorityPolicyPinned
-		cc.PinnedTTL = cfg.PinnedTTL
-	}
-	return cc
 }
 
 // consume starts delivering requests to handler; on failure the baseline

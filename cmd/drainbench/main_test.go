@@ -6,10 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
 	"github.com/slbdrain/slbdrain/messages"
@@ -221,5 +224,103 @@ func TestScale(t *testing.T) {
 	o.naiveSample = 0.5
 	if m := o.naiveSampleOf(3, 0.025, 0.1); m != 2 {
 		t.Errorf("-naive-sample 0.5 of 3 = %d, want 2", m)
+	}
+}
+
+// TestScenarioTable checks what the runner relies on in every row, so that
+// a new row cannot leave out what the output needs.
+func TestScenarioTable(t *testing.T) {
+	names := map[string]bool{}
+	for _, s := range allScenarios() {
+		if s.name == "" || names[s.name] {
+			t.Errorf("scenario name %q empty or repeated", s.name)
+		}
+		names[s.name] = true
+		if s.requests < 1 || s.groups < 1 || s.workload == nil || s.describe == nil || len(s.columns) == 0 {
+			t.Errorf("%s: size, workload, description and columns are required", s.name)
+		}
+		if !knownSystem(s.baseline) || s.baseline == sysSlbdrain {
+			t.Errorf("%s: baseline %q is not a baseline", s.name, s.baseline)
+		}
+	}
+}
+
+func TestSizes(t *testing.T) {
+	backlog := allScenarios()[slices.IndexFunc(allScenarios(), func(s scenario) bool { return s.name == "backlog" })]
+	for _, tc := range []struct {
+		o    options
+		want []size
+	}{
+		{options{}, []size{{20000, 1000}}},
+		{options{full: true}, []size{{10000, 1000}, {50000, 1000}, {100000, 1000}}},
+		{options{full: true, requests: 200}, []size{{200, 10}}},
+	} {
+		if got := backlog.sizes(tc.o); !slices.Equal(got, tc.want) {
+			t.Errorf("sizes(%+v) = %v, want %v", tc.o, got, tc.want)
+		}
+	}
+}
+
+// TestBounds checks each bound on its scenario's own workload against the
+// figure worked out by hand (README's performance section quotes them).
+func TestBounds(t *testing.T) {
+	plans := map[string]*plan{}
+	for _, s := range allScenarios() {
+		if !slices.Contains([]string{"quota", "throttle", "idle"}, s.name) {
+			continue
+		}
+		p, err := s.plan(options{}, s.requests, s.groups)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		plans[s.name] = p
+	}
+	// 2,000 servers over 40 groups: 50 each, 3 calls each, 120 calls at 20/s.
+	if got, want := quotaBound(plans["quota"]), 6.0; got != want {
+		t.Errorf("quota bound %vs, want %vs", got, want)
+	}
+	// 2,000 servers over 100 groups: 100 calls, 65% of calls succeed, 50/s.
+	if got, want := faultAdjustedBound(plans["throttle"]), 100/0.65/50; math.Abs(got-want) > 1e-9 {
+		t.Errorf("fault-adjusted bound %vs, want %vs", got, want)
+	}
+	// One round trip of 20ms, plus 10ms.
+	if got, want := idleBound(plans["idle"]), 30.0; got != want {
+		t.Errorf("idle bound %vms, want %vms", got, want)
+	}
+}
+
+// TestBaselinesAnswerEveryRequestOnce drains valid requests and one the
+// contract rejects with each baseline: every request gets one event, and
+// is acked (or terminated) only once that event is stored.
+func TestBaselinesAnswerEveryRequestOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an embedded JetStream server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	wl := uniformWorkload(30, 3, 9)
+	msgs, err := encode(wl.reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs = append(msgs, &nats.Msg{
+		Subject: messages.RequestSubject(benchRegion, benchGroupID(0)),
+		Data:    []byte(`{"version":1}`),
+		Header:  nats.Header{messages.MsgIDHeader: []string{"bench-invalid"}},
+	})
+	p := &plan{n: len(msgs), groups: 3, wl: wl, msgs: msgs, cfg: benchConfig(), drive: whileRunning, timeout: 30 * time.Second}
+	for _, name := range []string{sysRaw, sysNaive} {
+		t.Run(name, func(t *testing.T) {
+			res, err := runTrial(ctx, p, system{name: name, cfg: baselineConfig(p.cfg, p.timeout)}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.timedOut || res.events.completed != len(msgs)-1 || res.events.rejected != 1 || res.events.dups != 0 {
+				t.Errorf("events %+v (timed out %v), want %d completed and 1 rejected, once each", res.events, res.timedOut, len(msgs)-1)
+			}
+			if res.eventsStored != uint64(len(msgs)) || res.requestsLeft != 0 {
+				t.Errorf("%d events stored, %d requests left unacked; want %d and 0", res.eventsStored, res.requestsLeft, len(msgs))
+			}
+		})
 	}
 }

@@ -29,7 +29,7 @@ type scenario struct {
 	// warmup is how many requests go first and are not timed (oneAtATime).
 	warmup func(n int) int
 	sim    slbsim.Config // of every trial; the seed is the run's
-	slbQPS float64       // the worker's ceiling; 0: its default
+	slbQPS float64       // the worker's ceiling, calls/s; 0: its default
 	drive  driver        // nil: whileRunning
 	// baseline runs beside slbdrain. With sampled set, it drains only that
 	// share of the requests and its time and counts are scaled up: exact
@@ -88,20 +88,9 @@ func trialTimeout(n int) time.Duration {
 }
 
 func runScenario(ctx context.Context, o options, s scenario) ([]*result, error) {
-	sizes := [][2]int{{s.requests, s.groups}}
-	switch {
-	case o.requests > 0:
-		n, g := o.scale(s.requests, s.groups)
-		sizes = [][2]int{{n, g}}
-	case o.full && len(s.fullSizes) > 0:
-		sizes = sizes[:0]
-		for _, n := range s.fullSizes {
-			sizes = append(sizes, [2]int{n, s.groups})
-		}
-	}
 	var out []*result
-	for _, size := range sizes {
-		r, err := s.runAt(ctx, o, size[0], size[1])
+	for _, size := range s.sizes(o) {
+		r, err := s.runAt(ctx, o, size.n, size.groups)
 		if err != nil {
 			return out, err
 		}
@@ -111,6 +100,25 @@ func runScenario(ctx context.Context, o options, s scenario) ([]*result, error) 
 		out = append(out, s.curve(o, out))
 	}
 	return out, nil
+}
+
+type size struct{ n, groups int }
+
+// sizes are the sizes the scenario runs at: its own, the curve of -full,
+// or -requests.
+func (s scenario) sizes(o options) []size {
+	switch {
+	case o.requests > 0:
+		n, g := o.scale(s.requests, s.groups)
+		return []size{{n, g}}
+	case o.full && len(s.fullSizes) > 0:
+		var out []size
+		for _, n := range s.fullSizes {
+			out = append(out, size{n, s.groups})
+		}
+		return out
+	}
+	return []size{{s.requests, s.groups}}
 }
 
 func (s scenario) plan(o options, n, groups int) (*plan, error) {
@@ -125,6 +133,9 @@ func (s scenario) plan(o options, n, groups int) (*plan, error) {
 	if s.slbQPS > 0 {
 		p.cfg.SLBQPS = s.slbQPS
 	}
+	// The worker is told the remove quota is its ceiling, per second: with
+	// Alibaba's default (90 calls a minute) every row would measure that.
+	p.cfg.Quotas = map[string]worker.Quota{worker.ActionRemove: {Calls: int(math.Ceil(p.cfg.SLBQPS)), Window: time.Second}}
 	if s.sampled != (share{}) {
 		p.sampled, p.sample = true, o.naiveSampleOf(n, s.sampled.quick, s.sampled.full)
 	}
