@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"time"
 
@@ -31,9 +32,10 @@ type scenario struct {
 	sim    slbsim.Config // of every trial; the seed is the run's
 	slbQPS float64       // the worker's ceiling, calls/s; 0: its default
 	drive  driver        // nil: whileRunning
-	// baseline runs beside slbdrain. With sampled set, it drains only that
-	// share of the requests and its time and counts are scaled up: exact
-	// for a baseline whose pace is one call per request at a fixed rate.
+	// baseline, if set, runs beside slbdrain. With sampled set, it drains
+	// only that share of the requests and its time and counts are scaled
+	// up: exact for a baseline whose pace is one call per request at a
+	// fixed rate.
 	baseline string
 	sampled  share
 	inChild  bool   // both systems in processes of their own, so memory and CPU are theirs alone
@@ -156,7 +158,10 @@ func (s scenario) runAt(ctx context.Context, o options, n, groups int) (*result,
 	}
 	r := newResult(s.name, s.describe(p), o, start, s.paramsOf(p))
 	var systems []system
-	order := []string{sysSlbdrain, s.baseline}
+	order := []string{sysSlbdrain}
+	if s.baseline != "" {
+		order = append(order, s.baseline)
+	}
 	for _, name := range order {
 		if o.systems != nil && !o.systems[name] {
 			continue
@@ -222,9 +227,7 @@ func (s scenario) paramsOf(p *plan) map[string]any {
 		m["naive_sample_requests"] = p.sample
 	}
 	if s.params != nil {
-		for k, v := range s.params(p) {
-			m[k] = v
-		}
+		maps.Copy(m, s.params(p))
 	}
 	return m
 }
