@@ -19,8 +19,8 @@ import (
 )
 
 // The two baselines slbdrain is measured against. Both use the worker's
-// consumer settings (durable pull consumer, MaxAckPending, pull expiry,
-// heartbeat, priority group, PullMaxMessages), its contract (decode with
+// consumer (worker.ConsumerConfig, under their own name), its pull settings
+// (expiry, heartbeat, priority group, PullMaxMessages), its contract (decode with
 // messages.Decode, one event per request with Nats-Msg-Id, ack only once the
 // event is stored) and its publisher settings, so that what differs is only
 // what each does between decode and event.
