@@ -2,7 +2,12 @@ package messages
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"strconv"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Decode reads a drain request received on subject, strictly: a body larger
@@ -20,415 +25,281 @@ import (
 // name the request in its rejected event; of that, only RequestID is
 // dependable: it is set only if the field was read once and is valid, else "".
 func Decode(subject string, data []byte) (DrainRequest, error) {
-	d := decoder{s: newScanner(data)}
-	d.body(len(data))
-	d.subject(subject)
-	return d.result()
+	var vs violations
+	req := readBody(data, &vs).check(&vs)
+	checkSubject(subject, req, &vs)
+	return result(req, &vs)
 }
 
 // decodeBody is Decode without the subject check, for the tests that hold
 // the decoder and the JSON Schema (which knows no subjects) in agreement.
 func decodeBody(data []byte) (DrainRequest, error) {
-	d := decoder{s: newScanner(data)}
-	d.body(len(data))
-	return d.result()
+	var vs violations
+	req := readBody(data, &vs).check(&vs)
+	return result(req, &vs)
 }
 
-// decoder reads one request. It records violations and carries on wherever
-// the JSON itself is sound, so that one answer lists everything wrong.
-type decoder struct {
-	s   scanner
-	req DrainRequest
-	vs  violations
-	// seen marks the top-level fields read (bits of field*), for required
-	// and duplicate checks; valid marks those that passed their rules.
-	seen, valid uint16
-	// servers is the raw count of backend_servers entries.
-	servers int
+func result(req DrainRequest, vs *violations) (DrainRequest, error) {
+	if vs.any() {
+		return req, vs.err()
+	}
+	req.BackendServers = FoldServers(req.BackendServers)
+	return req, nil
 }
 
-const (
-	fVersion uint16 = 1 << iota
-	fRequestID
-	fRegionID
-	fGroupID
-	fServers
-	fReason
-	fSource
-	fDeadline
-)
-
-func (d *decoder) result() (DrainRequest, error) {
-	if d.vs.any() {
-		if d.valid&fRequestID == 0 {
-			d.req.RequestID = ""
-		}
-		return d.req, d.vs.err()
-	}
-	d.req.BackendServers = FoldServers(d.req.BackendServers)
-	return d.req, nil
-}
-
-func (d *decoder) body(size int) {
-	if size > MaxRequestBytes {
-		// Read on regardless: the request_id may still be recoverable for
-		// the rejected event, and reading is linear in the size.
-		d.vs.add("body", "larger than "+strconv.Itoa(MaxRequestBytes)+" bytes, got "+strconv.Itoa(size))
-	}
-	s := &d.s
-	if s.ws() == '{' {
-		d.object()
-	} else if k, _ := s.value(1); k != kindInvalid {
-		d.vs.add("body", "must be a JSON object, got "+k.String())
-	}
-	if s.ws(); !s.failed && s.pos < len(s.data) {
-		s.fail("trailing data after the top-level value")
-	}
-	switch {
-	case s.tooDeep:
-		d.vs.add("body", s.errMsg)
-	case s.failed:
-		d.vs.add("body", "invalid JSON: "+s.errMsg)
-	}
-}
-
-// object reads the top-level object; s.pos is at its '{'.
-func (d *decoder) object() {
-	s := &d.s
-	if s.open('}') {
-		for {
-			key := s.key()
-			if s.failed {
-				return
-			}
-			d.field(key)
-			if !s.more('}') {
-				break
-			}
-		}
-	}
-	if s.failed {
-		return // what follows the error is unknown: do not call it missing
-	}
-	d.required(fVersion, "version")
-	d.required(fRequestID, "request_id")
-	d.required(fRegionID, "region_id")
-	d.required(fGroupID, "vserver_group_id")
-	d.required(fServers, "backend_servers")
-}
-
-func (d *decoder) required(f uint16, name string) {
-	if d.seen&f == 0 {
-		d.vs.add(name, ruleRequired)
-	}
-}
-
-// once marks f as seen and reports whether it was the first time; a repeated
-// field is a violation, since parsers disagree about which copy wins.
-func (d *decoder) once(f uint16, name string) bool {
-	if d.seen&f != 0 {
-		d.vs.add(name, ruleDuplicateField)
-		d.valid &^= f
-		d.s.value(2)
-		return false
-	}
-	d.seen |= f
-	return true
-}
-
-func (d *decoder) field(key string) {
-	switch key {
-	case "version":
-		if d.once(fVersion, key) {
-			d.version()
-		}
-	case "request_id":
-		if d.once(fRequestID, key) {
-			if v, ok := d.str(key, false); ok {
-				if ValidRequestID(v) {
-					d.req.RequestID = v
-					d.valid |= fRequestID
-				} else {
-					d.vs.add(key, ruleRequestID+", got "+gotString(v))
-				}
-			}
-		}
-	case "region_id":
-		if d.once(fRegionID, key) {
-			if v, ok := d.str(key, false); ok {
-				d.req.RegionID = v
-				if ValidRegionID(v) {
-					d.valid |= fRegionID
-				} else {
-					d.vs.add(key, ruleRegionID+", got "+gotString(v))
-				}
-			}
-		}
-	case "vserver_group_id":
-		if d.once(fGroupID, key) {
-			if v, ok := d.str(key, false); ok {
-				d.req.VServerGroupID = v
-				if ValidGroupID(v) {
-					d.valid |= fGroupID
-				} else {
-					d.vs.add(key, ruleGroupID+", got "+gotString(v))
-				}
-			}
-		}
-	case "backend_servers":
-		if d.once(fServers, key) {
-			d.serverList()
-		}
-	case "reason":
-		if d.once(fReason, key) {
-			d.req.Reason = d.text(key)
-		}
-	case "source":
-		if d.once(fSource, key) {
-			d.req.Source = d.text(key)
-		}
-	case "deadline":
-		if d.once(fDeadline, key) {
-			d.deadline()
-		}
-	default:
-		d.vs.add("", "unknown field "+gotString(key))
-		d.s.value(2)
-	}
-}
-
-func (d *decoder) version() {
-	k, v := d.s.value(2)
-	switch k {
-	case kindInvalid:
-	case kindNumber:
-		if n, integral, small := integerValue(v); integral && small && n == Version {
-			d.req.Version = Version
-			return
-		}
-		d.vs.add("version", ruleVersion+", got "+gotLiteral(v))
-	default:
-		d.vs.add("version", ruleVersion+", got "+k.String())
-	}
-}
-
-// str reads a string field. An optional field may be null (ok false, no
-// violation); anything else that is not a string is a violation.
-func (d *decoder) str(field string, optional bool) (v string, ok bool) {
-	k, v := d.s.value(2)
-	switch {
-	case k == kindString:
-		return v, true
-	case k == kindInvalid, k == kindNull && optional:
-	default:
-		d.vs.add(field, "must be a string, got "+k.String())
-	}
-	return "", false
-}
-
-// text reads reason or source.
-func (d *decoder) text(field string) string {
-	v, ok := d.str(field, true)
-	if !ok {
-		return ""
-	}
-	// The scanner has checked UTF-8 already; checkText repeats that
-	// cheaply and counts runes.
-	if rule := checkText(v); rule != "" {
-		d.vs.add(field, rule)
-	}
-	return v
-}
-
-func (d *decoder) deadline() {
-	k, v := d.s.value(2)
-	switch k {
-	case kindInvalid, kindNull:
-	case kindString:
-		t, ok := parseRFC3339(v)
-		if !ok {
-			d.vs.add("deadline", ruleDeadline+", got "+gotString(v))
-			return
-		}
-		if rule := checkDeadlineYear(t); rule != "" {
-			d.vs.add("deadline", rule)
-			return
-		}
-		d.req.Deadline = &t
-	default:
-		d.vs.add("deadline", ruleDeadline+", got "+k.String())
-	}
-}
-
-func (d *decoder) serverList() {
-	s := &d.s
-	if s.ws() != '[' {
-		if k, _ := s.value(2); k != kindInvalid {
-			d.vs.add("backend_servers", "must be an array, got "+k.String())
-		}
-		return
-	}
-	// Size the list from the number of "server_id" names in the body: one
-	// allocation for the usual request, and bounded by the body.
-	capacity := bytes.Count(s.data[s.pos:], []byte(`"server_id"`))
-	d.req.BackendServers = make([]BackendServer, 0, min(max(capacity, 1), MaxServers))
-	n := 0
-	if s.open(']') {
-		for {
-			if n < MaxServers {
-				d.server(n)
-			} else {
-				// Refused for its length already: only the syntax of
-				// the rest matters.
-				s.value(3)
-			}
-			n++
-			if !s.more(']') {
-				break
-			}
-		}
-	}
-	if s.failed {
-		return
-	}
-	d.servers = n
-	if rule := checkServerCount(n); rule != "" {
-		d.vs.add("backend_servers", rule)
-	}
-}
-
-const (
-	sServerID uint8 = 1 << iota
-	sPort
-	sType
-)
-
-// server reads backend_servers[i].
-func (d *decoder) server(i int) {
-	s := &d.s
-	if s.ws() != '{' {
-		if k, _ := s.value(3); k != kindInvalid {
-			d.vs.add(serverField(i, ""), "must be an object, got "+k.String())
-		}
-		return
-	}
-	var b BackendServer
-	var seen uint8
-	if s.open('}') {
-		for {
-			key := s.key()
-			if s.failed {
-				return
-			}
-			var f uint8
-			switch key {
-			case "server_id":
-				f = sServerID
-			case "port":
-				f = sPort
-			case "type":
-				f = sType
-			default:
-				d.vs.add(serverField(i, ""), "unknown field "+gotString(key))
-				s.value(4)
-			}
-			if f != 0 && seen&f != 0 {
-				d.vs.add(serverField(i, key), ruleDuplicateField)
-				s.value(4)
-				f = 0
-			}
-			seen |= f
-			switch f {
-			case sServerID:
-				b.ServerID = d.serverID(i)
-			case sPort:
-				b.Port = d.port(i)
-			case sType:
-				b.Type = d.serverType(i)
-			}
-			if !s.more('}') {
-				break
-			}
-		}
-	}
-	if s.failed {
-		return
-	}
-	if seen&sServerID == 0 {
-		d.vs.add(serverField(i, "server_id"), ruleRequired)
-	}
-	if seen&sPort == 0 {
-		d.vs.add(serverField(i, "port"), ruleRequired)
-	}
-	if b.Type == "" {
-		b.Type = TypeECS
-	}
-	d.req.BackendServers = append(d.req.BackendServers, b)
-}
-
-func (d *decoder) serverID(i int) string {
-	k, v := d.s.value(4)
-	switch k {
-	case kindInvalid:
-	case kindString:
-		if !ValidServerID(v) {
-			d.vs.add(serverField(i, "server_id"), ruleServerID+", got "+gotString(v))
-		}
-		return v
-	default:
-		d.vs.add(serverField(i, "server_id"), "must be a string, got "+k.String())
-	}
-	return ""
-}
-
-func (d *decoder) port(i int) int {
-	k, v := d.s.value(4)
-	switch k {
-	case kindInvalid:
-	case kindNumber:
-		n, integral, small := integerValue(v)
-		switch {
-		case !integral:
-			d.vs.add(serverField(i, "port"), ruleInteger+", got "+gotLiteral(v))
-		case !small || n < MinPort || n > MaxPort:
-			d.vs.add(serverField(i, "port"), rulePort+", got "+gotLiteral(v))
-		default:
-			return int(n)
-		}
-	default:
-		d.vs.add(serverField(i, "port"), ruleInteger+", got "+k.String())
-	}
-	return 0
-}
-
-func (d *decoder) serverType(i int) string {
-	k, v := d.s.value(4)
-	switch k {
-	case kindInvalid, kindNull:
-	case kindString:
-		if ValidServerType(v) {
-			return v
-		}
-		d.vs.add(serverField(i, "type"), ruleType+", got "+gotString(v))
-	default:
-		d.vs.add(serverField(i, "type"), ruleType+", got "+k.String())
-	}
-	return ""
-}
-
-// subject checks subject against the body's region and group.
-func (d *decoder) subject(subject string) {
+// checkSubject checks subject against the body's region and group.
+func checkSubject(subject string, req DrainRequest, vs *violations) {
 	region, group, err := ParseRequestSubject(subject)
 	if err != nil {
-		d.vs.add("subject", "must be slb.drain.request.<region_id>.<vserver_group_id> with valid tokens, got "+gotString(subject))
+		vs.add("subject", "must be slb.drain.request.<region_id>.<vserver_group_id> with valid tokens, got "+gotString(subject))
 		return
 	}
 	// Compare only values that are valid themselves: an invalid one has its
 	// own violation already.
-	if d.valid&fRegionID != 0 && d.req.RegionID != region {
-		d.vs.add("region_id", "does not match subject token "+gotString(region))
+	if ValidRegionID(req.RegionID) && req.RegionID != region {
+		vs.add("region_id", "does not match subject token "+gotString(region))
 	}
-	if d.valid&fGroupID != 0 && d.req.VServerGroupID != group {
-		d.vs.add("vserver_group_id", "does not match subject token "+gotString(group))
+	if ValidGroupID(req.VServerGroupID) && req.VServerGroupID != group {
+		vs.add("vserver_group_id", "does not match subject token "+gotString(group))
 	}
+}
+
+// maxDepth bounds the nesting of arrays and objects. The contract's shape
+// needs three levels; deeper structures can only be in misplaced values,
+// which are refused anyway, and the bound names the problem long before the
+// library's own limit (10000 levels) would.
+const maxDepth = 64
+
+// readBody reads a request body into its loose form, adding the violations
+// of the body as a whole (size, syntax, shape) to vs. Syntax is the
+// library's: after the first syntax error nothing more is read, and what was
+// read before it is kept, so that its violations and its request_id still
+// count.
+func readBody(data []byte, vs *violations) *wireRequest {
+	if len(data) > MaxRequestBytes {
+		// Read on regardless: the request_id may still be recoverable for
+		// the rejected event, and reading is linear in the size.
+		vs.add("body", "larger than "+strconv.Itoa(MaxRequestBytes)+" bytes, got "+strconv.Itoa(len(data)))
+	}
+	// The decoder allows invalid UTF-8 only so that an escaped lone
+	// surrogate ("\ud800") reads as U+FFFD, as encoding/json and JSON Schema
+	// tools read it (a publisher in JavaScript that cuts a reason inside an
+	// emoji sends one) and as this package always has: refusing it would
+	// reject version-1 requests accepted until now. Raw invalid bytes are
+	// still refused: the body is read only up to the first of them, which
+	// is then the syntax error.
+	bad := invalidUTF8(data)
+	if bad >= 0 {
+		data = data[:bad]
+	}
+	r := reader{dec: jsontext.NewDecoder(bytes.NewBuffer(data),
+		jsontext.AllowInvalidUTF8(true),
+		// Repeated names are named as violations by the reader, which
+		// then reads on; the library would stop at the first.
+		jsontext.AllowDuplicateNames(true),
+	)}
+	w := &wireRequest{}
+	r.body(w)
+	if bad >= 0 && (r.err == nil || errors.Is(r.err, io.EOF) || errors.Is(r.err, io.ErrUnexpectedEOF)) {
+		r.err = bodyRule("invalid JSON: invalid UTF-8 at offset " + strconv.Itoa(bad))
+	}
+	if r.err != nil {
+		w.partial = true
+		vs.add("body", ruleOf(r.err))
+	}
+	return w
+}
+
+// invalidUTF8 returns the offset of the first byte of data that is not
+// UTF-8, or -1.
+func invalidUTF8(data []byte) int {
+	if utf8.Valid(data) {
+		return -1
+	}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// bodyRule is a reason of the reader's own to stop reading, worded as the
+// body's violation.
+type bodyRule string
+
+func (e bodyRule) Error() string { return string(e) }
+
+// ruleOf words the reason reading stopped as the body's violation.
+func ruleOf(err error) string {
+	var rule bodyRule
+	var se *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &rule):
+		return string(rule)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "invalid JSON: unexpected end of input"
+	case errors.As(err, &se):
+		// Not se.Error(): it quotes a JSON pointer that can be long.
+		return "invalid JSON: " + se.Err.Error() + " at offset " + strconv.FormatInt(se.ByteOffset, 10)
+	}
+	return "invalid JSON: " + err.Error()
+}
+
+// reader reads one body token by token into a wireRequest, recording each
+// member it meets, known or not, so that nothing but a syntax error stops it.
+type reader struct {
+	dec *jsontext.Decoder
+	// err is why reading stopped: a syntax error, nesting deeper than
+	// maxDepth, or a body that is not an object. Nothing is read after it.
+	err error
+}
+
+func (r *reader) read() jsontext.Token {
+	if r.err != nil {
+		return jsontext.Token{}
+	}
+	tok, err := r.dec.ReadToken()
+	if err != nil {
+		r.err = err
+	}
+	return tok
+}
+
+// body reads the top-level value and checks that nothing follows it.
+func (r *reader) body(w *wireRequest) {
+	if k := r.dec.PeekKind(); k != '{' {
+		if r.skip(); r.err == nil {
+			r.err = bodyRule("must be a JSON object, got " + kindName(k))
+		}
+		return
+	}
+	r.object(func(name string) {
+		if m := w.member(name); m == &w.servers && m.kind == 0 && r.dec.PeekKind() == '[' {
+			r.servers(w)
+		} else {
+			r.into(m, name, &w.unknown)
+		}
+	})
+	if r.err != nil {
+		return
+	}
+	if _, err := r.dec.ReadToken(); err != io.EOF {
+		r.err = bodyRule("invalid JSON: trailing data after the top-level value, which ends at offset " + strconv.FormatInt(r.dec.InputOffset(), 10))
+	}
+}
+
+// servers reads the backend_servers array, whose '[' is next.
+func (r *reader) servers(w *wireRequest) {
+	r.read()
+	n := 0
+	for ; r.err == nil && r.dec.PeekKind() != ']'; n++ {
+		if n >= MaxServers {
+			r.skip() // refused for the count already: only syntax matters
+			continue
+		}
+		s := wireServer{kind: r.dec.PeekKind()}
+		if s.kind == '{' {
+			r.object(func(name string) { r.into(s.member(name), name, &s.unknown) })
+		} else {
+			r.skip()
+		}
+		if r.err == nil { // an entry cut short is not judged
+			w.entries = append(w.entries, s)
+		}
+	}
+	if r.read(); r.err == nil {
+		w.servers = member{kind: '['}
+		w.count = n
+	}
+}
+
+// into reads the value of member name into m, the slot found for name: nil
+// if name is unknown, which is then noted in unknown.
+func (r *reader) into(m *member, name string, unknown *[]string) {
+	switch {
+	case m == nil:
+		*unknown = append(*unknown, name)
+		r.skip()
+	case m.kind != 0:
+		m.repeated = true
+		r.skip()
+	default:
+		*m = r.value()
+	}
+}
+
+// object reads an object whose '{' is next, calling each at every member's
+// value, which each must read.
+func (r *reader) object(each func(name string)) {
+	r.read() // '{'
+	for r.err == nil {
+		if r.dec.PeekKind() == '}' {
+			r.read()
+			return
+		}
+		name := r.read()
+		if r.err != nil {
+			return
+		}
+		each(name.String())
+	}
+}
+
+// value reads a member's value: its kind, and the text of a string or a
+// number; an object or an array is skipped, as only its kind matters.
+// Nothing is recorded if the value does not read.
+func (r *reader) value() member {
+	k := r.dec.PeekKind()
+	if k == '{' || k == '[' {
+		if r.skip(); r.err != nil {
+			return member{}
+		}
+		return member{kind: k}
+	}
+	tok := r.read()
+	if r.err != nil {
+		return member{}
+	}
+	m := member{kind: tok.Kind()}
+	if m.kind == '"' || m.kind == '0' {
+		m.text = tok.String() // a number's literal as written
+	}
+	return m
+}
+
+// skip reads past the next value, refusing nesting deeper than maxDepth.
+func (r *reader) skip() {
+	depth := r.dec.StackDepth()
+	for r.err == nil {
+		r.read()
+		switch d := r.dec.StackDepth(); {
+		case d > maxDepth:
+			// Sound JSON, perhaps, but not read further.
+			r.err = bodyRule("nesting deeper than " + strconv.Itoa(maxDepth) + " levels")
+		case d == depth:
+			return
+		}
+	}
+}
+
+// kindName names a JSON type in a violation.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	case '0':
+		return "number"
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return "nothing"
 }

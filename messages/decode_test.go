@@ -212,6 +212,7 @@ func decodeCases() []decodeCase {
 		{name: "reason 300", body: set("reason", long("x", 300)), want: []string{"reason: at most 256 characters, got 300"}},
 		{name: "reason escapes count once", body: setRaw("reason", raw(`"`+long(`\ud83d\ude00`, 256)+`"`))},
 		{name: "reason null", body: set("reason", nil)},
+		{name: "reason with an escaped lone surrogate", body: setRaw("reason", raw(`"cut \ud83d"`))},
 		{name: "reason number", body: set("reason", 1), want: []string{"reason: must be a string, got number"}},
 		{name: "source 257", body: set("source", long("s", 257)), want: []string{"source: at most 256 characters, got 257"}},
 		{name: "source object", body: set("source", map[string]any{}), want: []string{"source: must be a string, got object"}},
@@ -227,6 +228,8 @@ func decodeCases() []decodeCase {
 		{name: "deadline no zone", body: set("deadline", "2026-11-27T10:00:00"), want: []string{"deadline: must be an RFC 3339 time"}},
 		{name: "deadline February 30", body: set("deadline", "2026-02-30T10:00:00Z"), want: []string{"deadline: must be an RFC 3339 time"}},
 		{name: "deadline 2027-02-29", body: set("deadline", "2027-02-29T10:00:00Z"), want: []string{"deadline: must be an RFC 3339 time"}},
+		{name: "deadline leap second", body: set("deadline", "2026-12-31T23:59:60Z"), want: []string{"deadline: must be an RFC 3339 time"}},
+		{name: "deadline offset -00:00", body: set("deadline", "2026-11-27T10:00:00-00:00")},
 		{name: "deadline hour 24", body: set("deadline", "2026-11-27T24:00:00Z"), want: []string{"deadline: must be an RFC 3339 time"}},
 		{name: "deadline lower-case t", body: set("deadline", "2026-11-27t10:00:00Z"), want: []string{"deadline: must be an RFC 3339 time"}},
 		{name: "deadline empty fraction", body: set("deadline", "2026-11-27T10:00:00.Z"), want: []string{"deadline: must be an RFC 3339 time"}},
@@ -247,16 +250,17 @@ func decodeCases() []decodeCase {
 		{name: "body not JSON", body: `version=1`, want: []string{"body: invalid JSON: invalid character 'v'"}},
 		{name: "body trailing data", body: validDoc + `{}`, want: []string{"body: invalid JSON: trailing data"}},
 		{name: "body trailing NUL", body: validDoc + "\x00", want: []string{"body: invalid JSON: trailing data"}},
-		{name: "body NUL for a value", body: setRaw("reason", raw("\x00")), want: []string{"body: invalid JSON: invalid character byte 0x0"}},
+		{name: "body NUL for a value", body: setRaw("reason", raw("\x00")), want: []string{`body: invalid JSON: invalid character '\x00' at start of value`}},
 		{name: "body trailing whitespace", body: validDoc + " \n\t\r"},
 		{name: "body array", body: `[` + validDoc + `]`, want: []string{"body: must be a JSON object, got array"}},
 		{name: "body null", body: `null`, want: []string{"body: must be a JSON object, got null"}},
 		{name: "body invalid UTF-8", body: strings.Replace(set("reason", "x"), `"x"`, "\"\xff\"", 1), want: []string{"body: invalid JSON: invalid UTF-8"}},
+		{name: "body of one invalid byte", body: "\xff", want: []string{"body: invalid JSON: invalid UTF-8 at offset 0"}},
 		{name: "body UTF-8 surrogate", body: strings.Replace(set("reason", "x"), `"x"`, "\"\xed\xa0\x80\"", 1), want: []string{"body: invalid JSON: invalid UTF-8"}},
 		{name: "body byte order mark", body: "\xef\xbb\xbf" + validDoc, want: []string{"body: invalid JSON"}},
 		{name: "body control character", body: strings.Replace(set("reason", "x"), `"x"`, "\"\x01\"", 1), want: []string{"body: invalid JSON: invalid character"}},
-		{name: "body bad escape", body: setRaw("reason", raw(`"\x"`)), want: []string{"body: invalid JSON: invalid character 'x' in string escape"}},
-		{name: "body leading zero", body: setServerRaw("port", raw("080")), want: []string{"body: invalid JSON: leading zero in number"}},
+		{name: "body bad escape", body: setRaw("reason", raw(`"\x"`)), want: []string{"body: invalid JSON: invalid escape sequence `\\x`"}},
+		{name: "body leading zero", body: setServerRaw("port", raw("080")), want: []string{"body: invalid JSON: invalid character '8' after object value"}},
 		{name: "body deep nesting in unknown field", body: setRaw("x", raw(strings.Repeat("[", 100)+strings.Repeat("]", 100))), want: []string{`unknown field "x"`, "body: nesting deeper than 64 levels"}},
 		{name: "body nesting within the limit", body: setRaw("x", raw(strings.Repeat("[", 62)+strings.Repeat("]", 62))), want: []string{`unknown field "x"`}},
 		{name: "violation after broken JSON not reported", body: `{"version":2,"request_id":`, want: []string{"version: must be 1, got 2", "body: invalid JSON"}},
@@ -394,6 +398,23 @@ func TestDecodeNormalises(t *testing.T) {
 	}
 }
 
+// An escaped lone surrogate is valid JSON; it reads as U+FFFD, as
+// encoding/json (and so the JSON Schema tools) read it.
+func TestDecodeLoneSurrogate(t *testing.T) {
+	body := setRaw("reason", raw(`"a\ud800b\udc00\ud83d\ude00"`))
+	got, err := Decode(testSubject, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var std struct{ Reason string }
+	if err := json.Unmarshal([]byte(body), &std); err != nil {
+		t.Fatal(err)
+	}
+	if want := "a\ufffdb\ufffd\U0001f600"; got.Reason != want || std.Reason != want {
+		t.Errorf("reason %q, encoding/json %q, want %q", got.Reason, std.Reason, want)
+	}
+}
+
 func TestDecodeListsEveryViolation(t *testing.T) {
 	body := `{"version":2,"request_id":"a b","region_id":"cn-hangzhou","vserver_group_id":"rsp-X",` +
 		`"backend_servers":[{"server_id":"i-1","port":80},{"server_id":"","port":0,"type":"x","extra":1},"s"],` +
@@ -446,6 +467,7 @@ func TestDecodeRequestIDOnError(t *testing.T) {
 	}{
 		{"valid id, other violation", set("version", 3), "asg-42-scalein-0001"},
 		{"valid id, then broken JSON", `{"request_id":"r-1","version":`, "r-1"},
+		{"valid id, then invalid UTF-8", `{"request_id":"r-1","reason":"` + "\xff" + `"}`, "r-1"},
 		{"invalid id", doc(func(m map[string]any) { m["request_id"] = "a b"; m["version"] = 3 }), ""},
 		{"repeated id", `{"request_id":"r-1","request_id":"r-2"}`, ""},
 		{"no id", del("request_id"), ""},

@@ -16,7 +16,7 @@ import (
 // A deliberately small JSON Schema evaluator for the keywords our two
 // schemas use, so that the tests can hold the schemas and the Go rules in
 // agreement without a dependency. It is written independently of the
-// package's own scanner and checks: encoding/json to parse, regexp for
+// package's own reading and checks: encoding/json to parse, regexp for
 // patterns, math/big for numbers, time.Parse for date-time. A schema that
 // uses any other keyword fails the test instead of being half-checked.
 

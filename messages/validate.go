@@ -3,7 +3,6 @@ package messages
 import (
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Violation is one broken rule: the field (a path such as
@@ -85,72 +84,21 @@ func serverField(i int, name string) string {
 }
 
 // Validate checks r against every rule of the contract's request table except
-// the subject check (which needs the subject: see Decode). It first
-// normalises r in place: an empty server type becomes "ecs", and, if r is
-// valid, duplicate (server_id, port, type) entries are folded into the first.
-// The count rule applies to the list as given, before folding. It returns nil or a
-// *ValidationError listing every violation.
+// the subject check (which needs the subject: see Decode), as Decode judges
+// r's JSON encoding (save that invalid UTF-8, which the encoding would
+// replace, is refused). If r is valid, it normalises it: each empty
+// server type becomes "ecs", and duplicate (server_id, port, type) entries
+// are folded into the first (in a new slice: the caller's array is left
+// alone). The count rule applies to the list as given, before folding. It
+// returns nil or a *ValidationError listing every violation.
 func (r *DrainRequest) Validate() error {
 	var vs violations
-	if r.Version != Version {
-		vs.add("version", ruleVersion+", got "+strconv.Itoa(r.Version))
-	}
-	if !ValidRequestID(r.RequestID) {
-		vs.add("request_id", ruleRequestID+", got "+gotString(r.RequestID))
-	}
-	if !ValidRegionID(r.RegionID) {
-		vs.add("region_id", ruleRegionID+", got "+gotString(r.RegionID))
-	}
-	if !ValidGroupID(r.VServerGroupID) {
-		vs.add("vserver_group_id", ruleGroupID+", got "+gotString(r.VServerGroupID))
-	}
-	if rule := checkServerCount(len(r.BackendServers)); rule != "" {
-		vs.add("backend_servers", rule)
-	}
-	for i := range r.BackendServers {
-		if i == MaxServers {
-			break // already refused; do not spend time on the rest
-		}
-		b := &r.BackendServers[i]
-		if b.Type == "" {
-			b.Type = TypeECS
-		}
-		if !ValidServerID(b.ServerID) {
-			vs.add(serverField(i, "server_id"), ruleServerID+", got "+gotString(b.ServerID))
-		}
-		if b.Port < MinPort || b.Port > MaxPort {
-			vs.add(serverField(i, "port"), rulePort+", got "+strconv.Itoa(b.Port))
-		}
-		if !ValidServerType(b.Type) {
-			vs.add(serverField(i, "type"), ruleType+", got "+gotString(b.Type))
-		}
-	}
-	if rule := checkText(r.Reason); rule != "" {
-		vs.add("reason", rule)
-	}
-	if rule := checkText(r.Source); rule != "" {
-		vs.add("source", rule)
-	}
-	if r.Deadline != nil {
-		if rule := checkDeadlineYear(*r.Deadline); rule != "" {
-			vs.add("deadline", rule)
-		}
-	}
+	checked := wireOf(r).check(&vs)
 	if vs.any() {
-		// Folding an invalid list could make a second Validate pass it
-		// (1001 copies of one server fold to one).
+		// r is left as it is: folded, 1001 copies of one server would
+		// pass a second Validate.
 		return vs.err()
 	}
-	r.BackendServers = FoldServers(r.BackendServers)
+	r.BackendServers = FoldServers(checked.BackendServers)
 	return nil
-}
-
-// checkDeadlineYear refuses a time outside years 0000..9999 in UTC, the zone
-// it is encoded in: it has no RFC 3339 form, so it could not be sent on.
-// ("9999-12-31T23:00:00-05:00" parses, but is year 10000 in UTC.)
-func checkDeadlineYear(t time.Time) string {
-	if y := t.UTC().Year(); y < 0 || y > 9999 {
-		return ruleDeadline + ", got year " + strconv.Itoa(y) + " in UTC"
-	}
-	return ""
 }

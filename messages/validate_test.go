@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,12 +101,17 @@ func TestValidateNormalises(t *testing.T) {
 		{ServerID: "i-2", Port: 80, Type: "eci"},
 		{ServerID: "i-1", Port: 80},
 	}
+	given := r.BackendServers
+	original := slices.Clone(given)
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	want := []BackendServer{{"i-2", 80, "ecs"}, {"i-1", 80, "ecs"}, {"i-2", 80, "eci"}}
 	if !reflect.DeepEqual(r.BackendServers, want) {
 		t.Errorf("servers %v, want %v", r.BackendServers, want)
+	}
+	if !reflect.DeepEqual(given, original) {
+		t.Errorf("Validate changed the caller's array: %v", given)
 	}
 }
 
@@ -142,7 +148,7 @@ func TestValidationErrorMessage(t *testing.T) {
 	}
 }
 
-// TestRequestMarshalJSON: the hand-written encoder writes what encoding/json
+// TestRequestMarshalJSON: MarshalJSON writes what encoding/json
 // would (same names, same values), reads back unchanged, and leaves HTML
 // characters alone.
 func TestRequestMarshalJSON(t *testing.T) {
