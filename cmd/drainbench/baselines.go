@@ -270,16 +270,9 @@ func (b *baseline) report(msg jetstream.Msg, o *messages.Outcome, term bool) {
 	}
 	ev := &nats.Msg{Subject: o.Subject(), Data: data, Header: nats.Header{messages.MsgIDHeader: []string{o.MsgID()}}}
 	b.answers.Store(ev, delivery{msg: msg, term: term}) // before publishing: the ack may come back first
-	for {
-		_, err := b.js.PublishMsgAsync(ev)
-		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			continue // the window is full and PublishMsgAsync already waited
-		}
-		if err != nil {
-			b.answers.Delete(ev)
-			_ = msg.NakWithDelay(time.Second)
-		}
-		return
+	if _, err := publishAsync(b.ctx, b.js, ev); err != nil {
+		b.answers.Delete(ev)
+		_ = msg.NakWithDelay(time.Second)
 	}
 }
 

@@ -93,7 +93,7 @@ func (e *env) publishAll(ctx context.Context, msgs []*nats.Msg) error {
 	for _, m := range msgs {
 		// A fresh message each time: the pre-encoded one may be published
 		// again by a later trial.
-		f, err := e.js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header})
+		f, err := publishAsync(ctx, e.js, &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header})
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", m.Header.Get(messages.MsgIDHeader), err)
 		}
@@ -112,6 +112,18 @@ func (e *env) publishAll(ctx context.Context, msgs []*nats.Msg) error {
 		}
 	}
 	return nil
+}
+
+// publishAsync publishes m asynchronously. While the window of publishes
+// awaiting their acknowledgement stays full (on a loaded machine, longer
+// than PublishMsgAsync waits), it tries again rather than give up.
+func publishAsync(ctx context.Context, js jetstream.JetStream, m *nats.Msg) (jetstream.PubAckFuture, error) {
+	for {
+		f, err := js.PublishMsgAsync(m)
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || ctx.Err() != nil {
+			return f, err
+		}
+	}
 }
 
 // publishSync publishes one message and waits for its acknowledgement.
