@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
 	"github.com/slbdrain/slbdrain/messages"
@@ -322,5 +323,20 @@ func TestBaselinesAnswerEveryRequestOnce(t *testing.T) {
 				t.Errorf("%d events stored, %d requests left unacked; want %d and 0", res.eventsStored, res.requestsLeft, len(msgs))
 			}
 		})
+	}
+}
+
+func TestGaugeReadsTheLabelledSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	share := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "share"}, []string{"region", "action"})
+	reg.MustRegister(share)
+	share.WithLabelValues(benchRegion, "DescribeVServerGroupAttribute").Set(4)
+	share.WithLabelValues(benchRegion, "RemoveVServerGroupBackendServers").Set(7)
+	got, err := gauge(reg, "share", map[string]string{"region": benchRegion, "action": "RemoveVServerGroupBackendServers"})
+	if err != nil || got != 7 {
+		t.Errorf("gauge = %v, %v; want 7", got, err)
+	}
+	if _, err := gauge(reg, "share", map[string]string{"region": "cn-beijing"}); err == nil {
+		t.Error("a series no label set matches: want an error")
 	}
 }

@@ -38,8 +38,8 @@ type scenario struct {
 	// fixed rate.
 	baseline string
 	sampled  share
-	inChild  bool   // both systems in processes of their own, so memory and CPU are theirs alone
-	watch    string // a gauge of the in-process worker, sampled every 100ms
+	inChild  bool    // both systems in processes of their own, so memory and CPU are theirs alone
+	watch    reading // of the in-process worker's metrics, every 100ms while it drains
 	describe func(p *plan) string
 	// params are the row's own parameters, beyond those of every row.
 	params func(p *plan) map[string]any
@@ -66,7 +66,7 @@ type plan struct {
 	sampled   bool
 	sample    int // requests a sampled baseline drains
 	drive     driver
-	watch     string
+	watch     reading
 	timeout   time.Duration
 	blockRate int // block profile rate to keep, when profiling
 }

@@ -203,7 +203,7 @@ func allScenarios() []scenario {
 			sim: slbsim.Config{QPS: stormQuota, Latency: 10 * time.Millisecond,
 				Faults: slbsim.Faults{Throttling: 0.30, ServiceUnavailable: 0.05}},
 			slbQPS: 2 * stormQuota, baseline: sysNaive, sampled: share{quick: 0.025, full: 0.10},
-			watch: "slbdrain_rate_limit_calls_per_second",
+			watch: removeShare,
 			describe: func(p *plan) string {
 				return fmt.Sprintf("%d single-server requests over %d groups, published at once; emulator quota %.0f calls/s, %.0f%% Throttling, %.0f%% ServiceUnavailable, %s; slb-qps %.0f",
 					p.n, p.groups, p.sim.QPS, 100*p.sim.Faults.Throttling, 100*p.sim.Faults.ServiceUnavailable, p.sim.Latency, p.cfg.SLBQPS)
@@ -222,7 +222,7 @@ func allScenarios() []scenario {
 				{"rate_max", "rate max", "%.1f"},
 			},
 			notes: []string{
-				"rate: the worker's adaptive rate (calls/s) sampled every 100ms; it settles at the first sample after which every sample stays within ±25% of the median of the rest (rate settled)",
+				"rate: the worker's learnt share of the remove quota (calls per 1s window: its adaptive rate, calls/s) sampled every 100ms; it settles at the first sample after which every sample stays within ±25% of the median of the rest (rate settled)",
 				"quota refused: Throttling.User answers (the quota); injected Throttling and 503 answers are faults_injected in -json",
 			},
 		},

@@ -150,16 +150,37 @@ func waitReady(ctx context.Context, r *running, timeout time.Duration) error {
 	}
 }
 
-// gauge reads the current value of the (unlabelled) gauge name from g.
-func gauge(g prometheus.Gatherer, name string) (float64, error) {
+// reading reads one figure from a worker's metrics.
+type reading func(prometheus.Gatherer) (float64, error)
+
+// gauge reads the gauge name whose labels include labels.
+func gauge(g prometheus.Gatherer, name string, labels map[string]string) (float64, error) {
 	families, err := g.Gather()
 	if err != nil {
 		return 0, fmt.Errorf("gather metrics: %w", err)
 	}
 	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) > 0 {
-			return f.GetMetric()[0].GetGauge().GetValue(), nil
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			matched := 0
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+					matched++
+				}
+			}
+			if matched == len(labels) {
+				return m.GetGauge().GetValue(), nil
+			}
 		}
 	}
-	return 0, fmt.Errorf("metric %s not found", name)
+	return 0, fmt.Errorf("metric %s%v not found", name, labels)
+}
+
+// removeShare is the worker's learnt share of the remove quota in the
+// bench region: with the windows of one second the plan tells it, its
+// adaptive call rate.
+func removeShare(g prometheus.Gatherer) (float64, error) {
+	return gauge(g, "slbdrain_quota_share_calls", map[string]string{"region": benchRegion, "action": worker.ActionRemove})
 }

@@ -186,14 +186,15 @@ func oneAtATime(ctx context.Context, tr *trialRun) error {
 }
 
 // drain waits until every request has its event (or the trial's timeout),
-// watching the trial's gauge meanwhile, and sets the elapsed time from t0.
+// reading the worker's metrics meanwhile if the plan says so, and sets
+// the elapsed time from t0.
 func (tr *trialRun) drain(ctx context.Context, t0 time.Time) error {
 	var wg sync.WaitGroup
 	watching := make(chan struct{})
-	if tr.p.watch != "" && tr.r.gather != nil {
-		g, name := tr.r.gather, tr.p.watch
+	if tr.p.watch != nil && tr.r.gather != nil {
+		g, read := tr.r.gather, tr.p.watch
 		wg.Go(func() {
-			tr.res.samples = sampleUntil(t0, func() (float64, error) { return gauge(g, name) }, 100*time.Millisecond, watching)
+			tr.res.samples = sampleUntil(t0, func() (float64, error) { return read(g) }, 100*time.Millisecond, watching)
 		})
 	}
 	defer wg.Wait()
