@@ -9,10 +9,8 @@ import (
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
 	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/worker"
 )
-
-// removeAction is the API action slbdrain calls.
-const removeAction = "RemoveVServerGroupBackendServers"
 
 // runFigures are the figures every trial yields.
 func runFigures(res *trialResult) figures {
@@ -41,7 +39,7 @@ func runFigures(res *trialResult) figures {
 	servers, removes := 0, 0
 	var took []float64
 	for _, c := range res.calls {
-		if c.Action == removeAction {
+		if c.Action == worker.ActionRemove {
 			servers += c.Servers
 			removes++
 			took = append(took, float64(c.End.Sub(c.Start))/float64(time.Millisecond))
@@ -112,7 +110,7 @@ func idealPerGroup(wl *workload, top int) (map[string]int, map[string]bool) {
 func excessCalls(calls []slbsim.Call, ideal map[string]int, hot map[string]bool) (inHot, inRest float64) {
 	made := map[string]int{}
 	for _, c := range calls {
-		if c.Action == removeAction {
+		if c.Action == worker.ActionRemove {
 			made[c.GroupID]++
 		}
 	}
@@ -139,7 +137,7 @@ func latencyFigures(p *plan, _ string, res *trialResult, f figures) {
 	}
 	var api []float64
 	for _, c := range res.calls[min(p.warmup, len(res.calls)):] {
-		if c.Action == removeAction {
+		if c.Action == worker.ActionRemove {
 			api = append(api, float64(c.End.Sub(c.Start))/float64(time.Millisecond))
 		}
 	}
