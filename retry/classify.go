@@ -41,6 +41,7 @@ var codeClasses = map[string]Class{
 	"SignatureDoesNotMatch":       Credentials,
 	"IncompleteSignature":         Credentials,
 	"InvalidSecurityToken":        Credentials,
+	"MissingSecurityToken":        Credentials, // an STS key signed without its token
 	// A disabled AccessKey is the identity's fault, not a RAM policy on the
 	// group, so it is an exception to Forbidden* below.
 	"Forbidden.AccessKeyDisabled": Credentials,

@@ -104,6 +104,7 @@ func classifyCases(t testing.TB) []classifyCase {
 		row(400, "SignatureDoesNotMatch", Credentials),
 		row(400, "IncompleteSignature", Credentials),
 		row(400, "InvalidSecurityToken", Credentials),
+		row(400, "MissingSecurityToken", Credentials),
 		row(400, "InvalidSecurityToken.Expired", Credentials),
 		row(400, "InvalidSecurityToken.Malformed", Credentials),
 		row(400, "InvalidSecurityToken.MismatchWithAccessKey", Credentials),

@@ -85,13 +85,12 @@ func validateQuotas(quotas map[string]Quota) error {
 // so the share is learnt from the answers:
 //
 //   - calls beyond the share wait for the next window, never retried blindly;
-//   - throttled answers that end a window's run of answers (nothing
-//     succeeded after them) mean the window was spent: the share becomes what
-//     succeeded in it, and the rest of the window is not tried again once
-//     enough of them come in a row;
-//   - throttled answers scattered among successes are the API's own noise,
-//     not the quota: they change nothing but the streak needed to call a
-//     window spent;
+//   - throttled answers after which no newer call succeeded mean the
+//     window was spent: the share becomes what succeeded in it, and the rest
+//     of the window is not tried again once enough of them come;
+//   - throttled answers after which a newer call succeeded are the API's
+//     own noise, not the quota: they change nothing but how many it takes
+//     to call a window spent;
 //   - a share that was used in full without a throttled answer grows by one
 //     call every few windows, up to the quota, since other tools come and go.
 //
@@ -100,17 +99,21 @@ type budget struct {
 	quota Quota
 	share int // calls per window this worker may make: learnt, 1..quota.Calls
 
-	start     time.Time // the current window's
-	used      int       // calls started in the window
-	succeeded int       // answers in the window that were not throttled
-	throttled int       // throttled answers in the window
-	scattered int       // throttled answers followed by a success in the window
-	streak    int       // throttled answers in a row, in the window
-	spent     bool      // the window is spent: no more calls until the next
-	cleanFull int       // windows in a row with the share used in full and not spent
-	noiseRate float64   // moving average of scattered throttles per call
-	onShare   func(int) // told the share whenever it changes
-	onSpent   func()    // told of each window found spent
+	// The current window. Calls are numbered in the order they were taken.
+	// A throttled answer is noise only if a call taken after that answer came
+	// back succeeded: calls in flight together reach the API in any order,
+	// so only a later call says the window still had room.
+	start       time.Time
+	used        int       // calls taken in the window, less refunds
+	numbered    int       // the next call's number
+	succeeded   int       // answers in the window that were not throttled
+	lastOK      int       // number of the latest-taken call that succeeded; -1 if none
+	throttledAt []int     // for each throttled answer, the number of the next call taken after it came
+	spent       bool      // the window is spent: no more calls until the next
+	cleanFull   int       // windows in a row with the share used in full and not spent
+	noiseRate   float64   // moving average of scattered throttles per call
+	onShare     func(int) // told the share whenever it changes
+	onSpent     func()    // told of each window found spent
 }
 
 // cleanWindowsToGrow is how many windows the share must be used in full,
@@ -118,7 +121,7 @@ type budget struct {
 const cleanWindowsToGrow = 4
 
 func newBudget(q Quota, now time.Time, onShare func(int), onSpent func()) *budget {
-	b := &budget{quota: q, share: q.Calls, onShare: onShare, onSpent: onSpent}
+	b := &budget{quota: q, share: q.Calls, lastOK: -1, onShare: onShare, onSpent: onSpent}
 	b.start = b.windowStart(now)
 	onShare(b.share)
 	return b
@@ -137,7 +140,7 @@ func (b *budget) roll(now time.Time) {
 	}
 	noisy := b.noise() > quietNoise
 	switch {
-	case b.spent || (b.streak > 0 && !noisy):
+	case b.spent || (b.tail() > 0 && !noisy):
 		// The window ended in throttled answers (enough of them in a row,
 		// where the API also throttles at random): it was spent, by this
 		// worker and others. What succeeded is what the others left; never
@@ -157,12 +160,27 @@ func (b *budget) roll(now time.Time) {
 			b.cleanFull = 0
 		}
 	}
-	if answers := b.succeeded + b.scattered; answers > 0 {
-		b.noiseRate = 0.8*b.noiseRate + 0.2*float64(b.scattered)/float64(answers)
+	if answers := b.succeeded + b.scattered(); answers > 0 {
+		b.noiseRate = 0.8*b.noiseRate + 0.2*float64(b.scattered())/float64(answers)
 	}
 	b.start = start
-	b.used, b.succeeded, b.throttled, b.scattered, b.streak, b.spent = 0, 0, 0, 0, 0, false
+	b.used, b.numbered, b.succeeded, b.lastOK, b.throttledAt, b.spent = 0, 0, 0, -1, b.throttledAt[:0], false
 }
+
+// scattered counts the window's throttled answers that a call taken after
+// them outlived: noise.
+func (b *budget) scattered() int {
+	n := 0
+	for _, next := range b.throttledAt {
+		if next <= b.lastOK {
+			n++
+		}
+	}
+	return n
+}
+
+// tail counts the window's throttled answers that no newer success followed.
+func (b *budget) tail() int { return len(b.throttledAt) - b.scattered() }
 
 func (b *budget) setShare(n int) {
 	if n != b.share {
@@ -180,31 +198,36 @@ func (b *budget) available(now time.Time) int {
 	return max(0, b.share-b.used)
 }
 
-// take spends one call of the window, if it has one. The returned window
-// start goes with the call's answer.
-func (b *budget) take(now time.Time) (window time.Time, ok bool) {
-	if b.available(now) == 0 {
-		return time.Time{}, false
-	}
-	b.used++
-	return b.start, true
+// ticket is one call counted in a window: the window, and the call's number in it.
+type ticket struct {
+	window time.Time
+	n      int
 }
 
-// answered records the answer to a call taken in window.
-func (b *budget) answered(now, window time.Time, throttled bool) {
+// take spends one call of the window, if it has one. The ticket goes with
+// the call's answer.
+func (b *budget) take(now time.Time) (ticket, bool) {
+	if b.available(now) == 0 {
+		return ticket{}, false
+	}
+	b.used++
+	b.numbered++
+	return ticket{b.start, b.numbered - 1}, true
+}
+
+// answered records the answer to the call of ticket t.
+func (b *budget) answered(now time.Time, t ticket, throttled bool) {
 	b.roll(now)
-	if !window.Equal(b.start) {
+	if !t.window.Equal(b.start) {
 		return // an answer from a window that is over: it says nothing of this one
 	}
 	if !throttled {
 		b.succeeded++
-		b.scattered += b.streak // those throttles were noise: a success came after them
-		b.streak = 0
+		b.lastOK = max(b.lastOK, t.n)
 		return
 	}
-	b.throttled++
-	b.streak++
-	if b.streak >= b.spentStreak() {
+	b.throttledAt = append(b.throttledAt, b.numbered)
+	if b.tail() >= b.spentStreak() {
 		b.spent = true
 	}
 }
@@ -217,16 +240,18 @@ const quietNoise = 0.01
 // answers that a success followed, of the answers before the window's last
 // run of throttled ones), over past windows and this one.
 func (b *budget) noise() float64 {
-	answers := b.succeeded + b.scattered
+	scattered := b.scattered()
+	answers := b.succeeded + scattered
 	if answers == 0 {
 		return b.noiseRate
 	}
-	return max(b.noiseRate, float64(b.scattered)/float64(answers))
+	return max(b.noiseRate, float64(scattered)/float64(answers))
 }
 
-// spentStreak is how many throttled answers in a row mean the window is
-// spent: two when throttling is rare, more when the API throttles at random
-// (so that chance alone calls a window spent less than 0.2 % of the time).
+// spentStreak is how many throttled answers that no newer success followed
+// mean the window is spent: two when throttling is rare, more when the API
+// throttles at random (so that chance alone calls a window spent less than
+// 0.2 % of the time).
 func (b *budget) spentStreak() int {
 	n := b.noise()
 	if n <= quietNoise {
@@ -235,9 +260,10 @@ func (b *budget) spentStreak() int {
 	return min(8, max(2, int(math.Ceil(math.Log(0.002)/math.Log(n)))))
 }
 
-// refund gives back a call taken in window that was never made.
-func (b *budget) refund(window time.Time) {
-	if window.Equal(b.start) && b.used > 0 {
+// refund gives back a call that was never made. (Its number is not reused:
+// numbers only order the window's answers.)
+func (b *budget) refund(t ticket) {
+	if t.window.Equal(b.start) && b.used > 0 {
 		b.used--
 	}
 }

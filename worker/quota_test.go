@@ -109,6 +109,33 @@ func TestBudgetIgnoresRandomThrottling(t *testing.T) {
 	}
 }
 
+// Concurrent calls are answered in any order: the window is judged in the
+// order the calls were taken, so a share spent by another tool is learnt
+// even when a throttled answer comes back before a success.
+func TestBudgetJudgesAnswersInTakeOrder(t *testing.T) {
+	f := newBudgetFixture(Quota{Calls: 5, Window: time.Second})
+	for range 10 {
+		var tickets []ticket
+		for range 5 {
+			tk, ok := f.b.take(f.now)
+			if !ok {
+				break
+			}
+			tickets = append(tickets, tk)
+		}
+		// The other tool leaves 3: calls 3 and 4 are throttled, and their
+		// answers come back first.
+		for i := len(tickets) - 1; i >= 0; i-- {
+			f.b.answered(f.now, tickets[i], tickets[i].n >= 3)
+		}
+		f.now = f.b.nextWindow()
+		f.b.roll(f.now)
+	}
+	if f.share != 3 && f.share != 4 {
+		t.Errorf("share %d, want the 3 calls the other tool leaves (4 while probing)", f.share)
+	}
+}
+
 func TestBudgetRefundAndStaleAnswers(t *testing.T) {
 	f := newBudgetFixture(Quota{Calls: 2, Window: time.Second})
 	w, _ := f.b.take(f.now)
@@ -118,7 +145,7 @@ func TestBudgetRefundAndStaleAnswers(t *testing.T) {
 	}
 	w, _ = f.b.take(f.now)
 	f.b.answered(f.now.Add(time.Second), w, true) // a throttled answer from the window before
-	if f.b.throttled != 0 {
+	if len(f.b.throttledAt) != 0 {
 		t.Error("an answer from a past window counted in this one")
 	}
 }
