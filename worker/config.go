@@ -26,6 +26,7 @@ type Config struct {
 	StreamReplicas  int           // replicas of streams the worker creates
 	UpdateStreams   bool          // bring existing streams to this configuration instead of leaving them alone
 	EventMaxAge     time.Duration // retention of the events stream the worker creates
+	OutcomeTTL      time.Duration // how long outcomes are remembered by request id
 	DuplicateWindow time.Duration
 
 	MaxBatch    int     // backend servers per API call
@@ -57,6 +58,7 @@ func DefaultConfig() Config {
 		PinnedTTL:       15 * time.Second,
 		StreamReplicas:  1,
 		EventMaxAge:     30 * 24 * time.Hour,
+		OutcomeTTL:      7 * 24 * time.Hour,
 		DuplicateWindow: 2 * time.Minute,
 		MaxBatch:        20,
 		Concurrency:     16,
@@ -84,6 +86,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.PinnedTTL, d.PinnedTTL)
 	setDefault(&c.StreamReplicas, d.StreamReplicas)
 	setDefault(&c.EventMaxAge, d.EventMaxAge)
+	setDefault(&c.OutcomeTTL, d.OutcomeTTL)
 	setDefault(&c.DuplicateWindow, d.DuplicateWindow)
 	setDefault(&c.MaxBatch, d.MaxBatch)
 	setDefault(&c.Concurrency, d.Concurrency)
@@ -114,7 +117,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"ack wait": c.AckWait, "max linger": c.MaxLinger, "max retry": c.MaxRetry, "credential retry": c.CredentialRetry,
 		"heartbeat interval": c.HeartbeatInterval, "shutdown timeout": c.ShutdownTimeout, "stats interval": c.StatsInterval,
-		"pinned ttl": c.PinnedTTL, "event max age": c.EventMaxAge,
+		"pinned ttl": c.PinnedTTL, "event max age": c.EventMaxAge, "outcome ttl": c.OutcomeTTL,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %s: must not be negative", name, d))

@@ -18,8 +18,25 @@ type credentialsGate struct {
 	failing atomic.Bool   // mirrors err != nil for the hot path
 	gen     atomic.Uint64 // counts failures: clients built before one are rebuilt
 
-	mu  sync.Mutex
-	err error
+	mu     sync.Mutex
+	err    error
+	opened chan struct{} // closed while the credentials work; nil means open
+}
+
+// wait returns once the credentials work, or ctx is done.
+func (g *credentialsGate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	ch := g.opened
+	g.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // fail records a refusal; it reports whether this one turned a working gate
@@ -33,6 +50,7 @@ func (g *credentialsGate) fail(err error) (first bool) {
 	}
 	g.err = err
 	g.failing.Store(true)
+	g.opened = make(chan struct{})
 	return true
 }
 
@@ -42,6 +60,10 @@ func (g *credentialsGate) recover() {
 	defer g.mu.Unlock()
 	g.err = nil
 	g.failing.Store(false)
+	if g.opened != nil {
+		close(g.opened)
+		g.opened = nil
+	}
 }
 
 // Err is the refusal the gate is failing on, or nil.
@@ -58,31 +80,24 @@ func (g *credentialsGate) Failing() bool { return g.failing.Load() }
 func (g *credentialsGate) generation() uint64 { return g.gen.Load() }
 
 // credentialsFailed handles an API answer saying the worker's identity is
-// broken: not the requests' fault, so they are handed back to JetStream to
-// wait (their deadlines still count from their arrival), pulling stops, and a
-// probe checks the credentials until they work again. Every such answer hands
-// back what is held, not only the first: requests may have been taken in
-// between.
+// broken: not the requests' fault. The worker reports not ready and makes no
+// call until a probe finds the credentials working again; meanwhile it keeps
+// taking requests up to --max-ack-pending and holds them (heartbeat), and
+// each fails at its deadline, as the contract says.
 func (w *Worker) credentialsFailed(key groupKey, err error) {
-	r := w.current.Load()
-	if w.creds.fail(err) {
-		w.m.credentialsFailing.Set(1)
-		w.log.Error("SLB credentials failing: not ready, requests handed back until fixed",
-			zap.String("region_id", key.region), zap.String("vserver_group_id", key.id), zap.Error(err),
-			zap.Duration("probe_every", w.cfg.CredentialRetry))
-		if r != nil {
-			r.pause()
-			r.goWork(func(ctx context.Context) { w.probeCredentials(ctx, r, key) })
-		}
+	if !w.creds.fail(err) {
+		return
 	}
-	left := w.ledger.release()
-	w.sched.release()
-	for _, d := range left {
-		_ = d.NakWithDelay(w.cfg.CredentialRetry)
+	w.m.credentialsFailing.Set(1)
+	w.log.Error("SLB credentials failing: not ready, requests held until fixed or their deadline",
+		zap.String("region_id", key.region), zap.String("vserver_group_id", key.id), zap.Error(err),
+		zap.Duration("probe_every", w.cfg.CredentialRetry))
+	if r := w.current.Load(); r != nil {
+		r.goWork(func(ctx context.Context) { w.probeCredentials(ctx, key) })
 	}
 }
 
-func (w *Worker) probeCredentials(ctx context.Context, r *run, key groupKey) {
+func (w *Worker) probeCredentials(ctx context.Context, key groupKey) {
 	t := time.NewTicker(w.cfg.CredentialRetry)
 	defer t.Stop()
 	var api Remover
@@ -99,10 +114,7 @@ func (w *Worker) probeCredentials(ctx context.Context, r *run, key groupKey) {
 		}
 		w.creds.recover()
 		w.m.credentialsFailing.Set(0)
-		w.log.Info("SLB credentials work again; resuming")
-		if err := r.consume(); err != nil {
-			w.log.Error("resume consuming", zap.Error(err))
-		}
+		w.log.Info("SLB credentials work again; resuming calls")
 		return
 	}
 }

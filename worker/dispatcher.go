@@ -22,6 +22,9 @@ func (w *Worker) dispatch(ctx context.Context) {
 		// The quota's call is counted before the batch is cut: while a group
 		// waits for its region's window, it keeps filling, so a quota-bound
 		// drain sends full batches.
+		if w.creds.wait(ctx) != nil {
+			return
+		}
 		g, window := w.sched.pop(ctx)
 		if g == nil {
 			return
@@ -32,6 +35,11 @@ func (w *Worker) dispatch(ctx context.Context) {
 		}
 		cl := w.sched.take(g, window)
 		if cl == nil {
+			continue
+		}
+		if w.creds.Failing() {
+			// They failed while this call waited: it goes back, unmade.
+			w.sched.complete(cl, callResult{class: retry.Credentials, err: w.creds.Err(), notSent: true})
 			continue
 		}
 		if gen := w.creds.generation(); api == nil || gen != apiGen {

@@ -47,5 +47,11 @@ func (w *Worker) pollConsumer(ctx context.Context, cons jetstream.Consumer) {
 		}
 		w.m.consumerPending.Set(float64(info.NumPending))
 		w.m.consumerAckPending.Set(float64(info.NumAckPending))
+		w.pin.observed(info, w.cfg.PriorityGroup)
+		if w.Role() == RoleActive {
+			w.m.activeReplica.Set(1)
+		} else {
+			w.m.activeReplica.Set(0)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -9,8 +11,9 @@ import (
 	"github.com/slbdrain/slbdrain/messages"
 )
 
-// intake is the Consume handler: it decodes and hands over, nothing more.
-// No API call and no blocking publish happen on the consume goroutine.
+// intake is the Consume handler: it decodes, holds and hands over, nothing
+// more. No API call and no blocking publish or lookup happen on the consume
+// goroutine.
 func (w *Worker) intake(msg jetstream.Msg) {
 	w.m.requestsReceived.Inc()
 	now := w.clock.Now()
@@ -19,6 +22,9 @@ func (w *Worker) intake(msg jetstream.Msg) {
 		// Not a JetStream delivery: nothing to report on, nothing to ack.
 		w.log.Error("message without JetStream metadata", zap.String("subject", msg.Subject()), zap.Error(err))
 		return
+	}
+	if pin := msg.Headers().Get(pinIDHeader); pin != "" {
+		w.pin.delivered(pin)
 	}
 	w.sched.backlog.Store(meta.NumPending > 0)
 	if meta.NumDelivered > 1 {
@@ -31,18 +37,24 @@ func (w *Worker) intake(msg jetstream.Msg) {
 	}
 	req, decodeErr := messages.Decode(msg.Subject(), msg.Data())
 	r := newRequest(delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}, meta, req, w.cfg.MaxRetry, now)
-	if decodeErr != nil {
-		w.reject(r, msg.Subject(), decodeErr) // at once, credentials or not
-		return
-	}
-	if w.creds.Failing() && !r.expired(now) {
-		// Pulling stops on a credentials failure, but deliveries already on
-		// their way still arrive: give them back until the credentials work
-		// or their deadline comes, when they fail (add below).
-		_ = r.msg.NakWithDelay(min(w.cfg.CredentialRetry, r.deadline.Sub(now)))
-		return
-	}
+	r.subject, r.decodeErr = msg.Subject(), decodeErr
+	// Held from here: its heartbeat runs while the outcomes bucket is asked,
+	// and while credentials fail; its deadline counts wherever it waits.
 	w.ledger.hold(r)
+	if !messages.ValidRequestID(req.RequestID) {
+		w.admit(r) // an unreadable id cannot have been seen before
+		return
+	}
+	w.recall.queue <- r
+}
+
+// admit sends a request whose outcome is not known on its way: a rejected
+// event at once for an invalid one, else the scheduler.
+func (w *Worker) admit(r *request) {
+	if r.decodeErr != nil {
+		w.reject(r, r.subject, r.decodeErr)
+		return
+	}
 	w.sched.add(r)
 }
 
@@ -57,12 +69,72 @@ func (w *Worker) reject(r *request, subject string, err error) {
 	if !messages.ValidGroupID(group) {
 		group = "unknown"
 	}
-	// Settled before it is held: from then on only the reporter touches it.
 	r.req.RegionID, r.req.VServerGroupID = region, group
-	r.decide()
+	if !r.decide() {
+		return // its deadline came first
+	}
 	o := r.outcome(messages.StatusRejected, &messages.Error{Code: messages.CodeInvalidRequest, Message: err.Error()}, w.clock.Now())
-	w.ledger.hold(r)
 	w.log.Warn("rejected request", zap.String("request_id", o.RequestID), zap.Uint64("stream_sequence", r.seq),
 		zap.String("subject", subject), zap.Error(err))
 	w.rep.publish([]report{{r: r, outcome: o, term: true}})
+}
+
+// recall asks the outcomes bucket whether a request's id already has an
+// outcome: a request re-published after the duplicate window, or
+// redelivered after its event was stored, is acked with no API call and no
+// second event. A pool of askers works the queue.
+type recall struct {
+	queue chan *request
+}
+
+// recallAskers is how many lookups are in flight at once.
+const recallAskers = 16
+
+func newRecall(size int) *recall { return &recall{queue: make(chan *request, size)} }
+
+// run answers lookups until ctx ends; what is still queued then stays held
+// and is handed back by shutdown.
+func (w *Worker) runRecall(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-w.recall.queue:
+			w.lookUp(ctx, r)
+		}
+	}
+}
+
+func (w *Worker) lookUp(ctx context.Context, r *request) {
+	entry, err := w.outcomes.Get(ctx, messages.OutcomeKey(r.req.RequestID))
+	switch {
+	case err == nil:
+		w.known(r, entry.Value())
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		w.admit(r)
+	case ctx.Err() != nil:
+		// Shutting down: the request stays held and is handed back.
+	default:
+		// The bucket does not answer: drain anyway. Removal is idempotent,
+		// and the event's Msg-Id absorbs a repeat within the duplicate window.
+		w.m.outcomeLookupFailures.Inc()
+		w.log.Warn("outcomes bucket lookup failed; handling the request as new",
+			zap.String("request_id", r.req.RequestID), zap.Uint64("stream_sequence", r.seq), zap.Error(err))
+		w.admit(r)
+	}
+}
+
+// known acks a request whose outcome is remembered: its event is stored.
+func (w *Worker) known(r *request, stored []byte) {
+	if !r.decide() {
+		return
+	}
+	status := "unknown"
+	if o, err := messages.DecodeOutcome(stored); err == nil {
+		status = string(o.Status)
+	}
+	_ = w.ledger.forget(r).Ack()
+	w.m.knownOutcomes.Inc()
+	w.log.Info("request already has an outcome; acked with no call and no event",
+		zap.String("request_id", r.req.RequestID), zap.Uint64("stream_sequence", r.seq), zap.String("status", status))
 }

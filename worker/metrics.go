@@ -6,24 +6,27 @@ import (
 
 // metrics are the worker's Prometheus families, all prefixed slbdrain_.
 type metrics struct {
-	requestsReceived   prometheus.Counter
-	redeliveries       prometheus.Counter
-	outcomes           *prometheus.CounterVec // status
-	apiCalls           *prometheus.CounterVec // class: ok, throttled, transient, credentials, permanent
-	apiCallDuration    prometheus.Histogram
-	serversPerCall     prometheus.Histogram
-	requestLatency     prometheus.Histogram
-	callsInFlight      prometheus.Gauge
-	heldRequests       prometheus.Gauge
-	activeGroups       prometheus.Gauge
-	rateLimit          prometheus.Gauge
-	publishFailures    prometheus.Counter
-	credentialsFailing prometheus.Gauge
-	consumerPending    prometheus.Gauge
-	consumerAckPending prometheus.Gauge
-	quotaShare         *prometheus.GaugeVec   // region, action
-	quotaWindowsSpent  *prometheus.CounterVec // region, action
-	notRemoved         prometheus.Counter
+	requestsReceived      prometheus.Counter
+	redeliveries          prometheus.Counter
+	outcomes              *prometheus.CounterVec // status
+	apiCalls              *prometheus.CounterVec // class: ok, throttled, transient, credentials, permanent
+	apiCallDuration       prometheus.Histogram
+	serversPerCall        prometheus.Histogram
+	requestLatency        prometheus.Histogram
+	callsInFlight         prometheus.Gauge
+	heldRequests          prometheus.Gauge
+	activeGroups          prometheus.Gauge
+	rateLimit             prometheus.Gauge
+	publishFailures       prometheus.Counter
+	credentialsFailing    prometheus.Gauge
+	consumerPending       prometheus.Gauge
+	consumerAckPending    prometheus.Gauge
+	quotaShare            *prometheus.GaugeVec   // region, action
+	quotaWindowsSpent     *prometheus.CounterVec // region, action
+	notRemoved            prometheus.Counter
+	knownOutcomes         prometheus.Counter
+	outcomeLookupFailures prometheus.Counter
+	activeReplica         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -69,12 +72,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"region", "action"}),
 		notRemoved: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slbdrain_servers_not_removed_total", Help: "Backend servers a successful remove call's answer still listed; they are retried."}),
+		knownOutcomes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_known_outcomes_total", Help: "Requests whose id already had a remembered outcome: acked with no call and no event."}),
+		outcomeLookupFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_outcome_lookup_failures_total", Help: "Outcomes bucket lookups that failed; the request was handled as new."}),
+		activeReplica: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slbdrain_active_replica", Help: "1 while this replica holds the consumer's pin (drains), 0 as a standby or before it knows."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requestsReceived, m.redeliveries, m.outcomes, m.apiCalls, m.apiCallDuration,
 			m.serversPerCall, m.requestLatency, m.callsInFlight, m.heldRequests, m.activeGroups,
 			m.rateLimit, m.publishFailures, m.credentialsFailing, m.consumerPending, m.consumerAckPending,
-			m.quotaShare, m.quotaWindowsSpent, m.notRemoved)
+			m.quotaShare, m.quotaWindowsSpent, m.notRemoved, m.knownOutcomes, m.outcomeLookupFailures, m.activeReplica)
 	}
 	return m
 }

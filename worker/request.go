@@ -18,6 +18,9 @@ type request struct {
 	receivedAt time.Time // arrival in the stream: stable across redeliveries
 	deadline   time.Time
 
+	subject   string // the delivery's subject, for a rejected event
+	decodeErr error  // why the request is invalid, if it is
+
 	// decided is set once, by whoever settles the request first: the
 	// scheduler (an outcome) or the ledger (handed back to JetStream).
 	decided atomic.Bool

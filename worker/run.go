@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/slbdrain/slbdrain/messages"
 )
 
 // run owns what one call of Worker.Run starts: the consume loop, the
@@ -19,13 +21,11 @@ type run struct {
 	w        *Worker
 	consumer jetstream.Consumer
 	// work lives until shutdown stops it (after Run's ctx is done, calls and
-	// reports go on): dispatchers, heartbeat, poller, credential probe.
-	work       context.Context
-	stopWork   context.CancelFunc
-	report     context.Context
-	stopReport context.CancelFunc
-	workers    sync.WaitGroup
-	reporting  sync.WaitGroup
+	// reports go on): dispatchers, heartbeat, poller, outcome lookups,
+	// credential probe. The reporter has its own stop.
+	work     context.Context
+	stopWork context.CancelFunc
+	workers  sync.WaitGroup
 
 	mu        sync.Mutex
 	consuming jetstream.ConsumeContext
@@ -35,7 +35,6 @@ type run struct {
 func newRun(ctx context.Context, w *Worker, cons jetstream.Consumer) *run {
 	r := &run{w: w, consumer: cons}
 	r.work, r.stopWork = context.WithCancel(context.WithoutCancel(ctx))
-	r.report, r.stopReport = context.WithCancel(context.WithoutCancel(ctx))
 	return r
 }
 
@@ -47,7 +46,10 @@ func (r *run) start() {
 	}
 	r.workers.Go(func() { w.heartbeat(r.work) })
 	r.workers.Go(func() { w.pollConsumer(r.work, r.consumer) })
-	r.reporting.Go(func() { w.rep.run(r.report) })
+	for range recallAskers {
+		r.workers.Go(func() { w.runRecall(r.work) })
+	}
+	w.rep.start(w.outcomes)
 }
 
 // goWork runs f as one of the run's workers (the credential probe).
@@ -58,7 +60,7 @@ func (r *run) consume() error {
 	w := r.w
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.consuming != nil || r.stopping || w.creds.Failing() {
+	if r.consuming != nil || r.stopping {
 		return nil
 	}
 	opts := []jetstream.PullConsumeOpt{
@@ -105,9 +107,10 @@ func (r *run) isConsuming() bool {
 	return r.consuming != nil
 }
 
-// shutdown, in order: stop pulling; send what lingers; wait until nothing is
-// held or the timeout (less a reserve) passes; stop calling; hand back what
-// is left; stop reporting.
+// shutdown, in order: stop pulling and give up the pin; send what lingers;
+// wait until nothing is held or the timeout (less a reserve) passes; stop
+// calling; hand back what is undecided; stop reporting and hand back what
+// has no acknowledged event.
 func (r *run) shutdown() {
 	w := r.w
 	start := time.Now()
@@ -115,6 +118,7 @@ func (r *run) shutdown() {
 	r.stopping = true
 	r.mu.Unlock()
 	r.pause()
+	r.unpin()
 	w.sched.startFlush()
 	w.log.Info("shutting down", zap.Int("held_requests", w.ledger.len()), zap.Duration("timeout", w.cfg.ShutdownTimeout))
 
@@ -140,11 +144,40 @@ func (r *run) shutdown() {
 
 	left := w.ledger.release()
 	w.sched.release()
-	w.ledger.stop()
 	for _, d := range left {
 		_ = d.Nak()
 	}
-	r.stopReport()
-	r.reporting.Wait()
-	w.log.Info("stopped", zap.Int("handed_back", len(left)), zap.Duration("took", time.Since(start)))
+	unsettled := w.rep.stopAndHandBack()
+	w.ledger.stop()
+	w.log.Info("stopped", zap.Int("handed_back", len(left)+unsettled), zap.Duration("took", time.Since(start)))
+}
+
+// unpin gives up the consumer's pin, if this replica holds it, so that a
+// standby (or this worker's own restart) takes over at once instead of after
+// the pinned TTL.
+func (r *run) unpin() {
+	w := r.w
+	if w.cfg.PriorityGroup == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(time.Second, w.cfg.ShutdownTimeout/10))
+	defer cancel()
+	info, err := r.consumer.Info(ctx)
+	if err != nil {
+		w.log.Warn("consumer info before unpinning", zap.Error(err))
+		return
+	}
+	w.pin.observed(info, w.cfg.PriorityGroup)
+	if !w.pin.holdsPin() {
+		return
+	}
+	stream, err := w.js.Stream(ctx, messages.RequestStream)
+	if err == nil {
+		err = stream.UnpinConsumer(ctx, w.cfg.Consumer, w.cfg.PriorityGroup)
+	}
+	if err != nil {
+		w.log.Warn("unpin on shutdown", zap.Error(err))
+		return
+	}
+	w.log.Info("unpinned: a standby takes over now", zap.String("priority_group", w.cfg.PriorityGroup))
 }

@@ -106,7 +106,7 @@ func (g *group) hasWork() bool { return len(g.queue) > 0 || len(g.isolated) > 0 
 type call struct {
 	g       *group
 	seq     uint64
-	window  time.Time // the quota window the call was counted in
+	window  ticket // the call's place in its region's quota window
 	slots   []*slot
 	servers []messages.BackendServer
 	reqs    []*request // distinct live requests the call carries
@@ -307,7 +307,7 @@ func (s *scheduler) toReady(g *group) {
 // fullest group goes first, so a scarce window carries the most servers; a
 // group that has waited a whole window goes before fuller ones, so none
 // starves.
-func (s *scheduler) pop(ctx context.Context) (*group, time.Time) {
+func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 	for {
 		s.mu.Lock()
 		now := s.clock.Now()
@@ -342,7 +342,7 @@ func (s *scheduler) pop(ctx context.Context) (*group, time.Time) {
 			timer.Stop()
 		}
 		if ctx.Err() != nil {
-			return nil, time.Time{}
+			return nil, ticket{}
 		}
 	}
 }
@@ -374,7 +374,7 @@ func (rg *region) popFullest(now time.Time) *group {
 
 // unpop puts back a group that pop gave a dispatcher which then could not
 // call (shutdown), with its call's place in the window.
-func (s *scheduler) unpop(g *group, window time.Time) {
+func (s *scheduler) unpop(g *group, window ticket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rg := s.region(g.key.region)
@@ -434,7 +434,7 @@ func (s *scheduler) lingerDue(g *group) {
 // take: ready → calling, building the group's next call; or → idle (or the
 // next state) when nothing live was left to send, returning nil. A group
 // popped after release or in another state yields nil.
-func (s *scheduler) take(g *group, window time.Time) *call {
+func (s *scheduler) take(g *group, window ticket) *call {
 	var reports []report
 	s.mu.Lock()
 	if g.state != groupReady {
@@ -576,9 +576,9 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 	case res.class == retry.Throttled || res.class == retry.Transient:
 		reports = s.backOff(g, now, reports)
 	case res.class == retry.Credentials:
-		// The worker hands everything back to JetStream (Worker.credentialsFailed).
-		g.last = nil
-		s.next(g)
+		// Not the requests' fault: the batch waits, ready, until the
+		// credentials work again (dispatchers wait on the gate).
+		s.toReady(g)
 	default:
 		reports = s.failedPermanently(cl, res, now)
 		s.next(g)

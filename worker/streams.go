@@ -62,6 +62,21 @@ func EventStreamConfig(cfg Config) jetstream.StreamConfig {
 	}
 }
 
+// OutcomeBucketConfig is the contract's outcomes bucket: the terminal
+// outcome of every request by messages.OutcomeKey, kept OutcomeTTL, with
+// the streams' replicas.
+func OutcomeBucketConfig(cfg Config) jetstream.KeyValueConfig {
+	cfg = cfg.withDefaults()
+	return jetstream.KeyValueConfig{
+		Bucket:      messages.OutcomeBucket,
+		Description: "slbdrain terminal outcomes by request id",
+		History:     1,
+		TTL:         cfg.OutcomeTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.StreamReplicas,
+	}
+}
+
 // ConsumerConfig is the worker's durable pull consumer of the requests
 // stream: explicit acks, MaxDeliver -1 (a request ends only in its event),
 // deliver all; with a priority group, one pinned client (one active replica).
@@ -113,6 +128,32 @@ func (w *Worker) ensureStreams(ctx context.Context) error {
 		}
 		w.log.Info("created stream", zap.String("stream", sc.Name), zap.Int("replicas", sc.Replicas))
 	}
+	return w.ensureOutcomeBucket(ctx)
+}
+
+// ensureOutcomeBucket binds the outcomes bucket, creating it when missing
+// (and updating it only when told to, like the streams).
+func (w *Worker) ensureOutcomeBucket(ctx context.Context) error {
+	kc := OutcomeBucketConfig(w.cfg)
+	kv, err := w.js.KeyValue(ctx, kc.Bucket)
+	switch {
+	case err == nil && w.cfg.UpdateStreams:
+		if kv, err = w.js.UpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("update bucket %s: %w", kc.Bucket, err)
+		}
+		w.log.Info("updated bucket", zap.String("bucket", kc.Bucket), zap.Int("replicas", kc.Replicas))
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		if kv, err = w.js.CreateKeyValue(ctx, kc); errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = w.js.KeyValue(ctx, kc.Bucket) // a replica won the race
+		}
+		if err != nil {
+			return fmt.Errorf("create bucket %s: %w", kc.Bucket, err)
+		}
+		w.log.Info("created bucket", zap.String("bucket", kc.Bucket), zap.Int("replicas", kc.Replicas), zap.Duration("ttl", kc.TTL))
+	case err != nil:
+		return fmt.Errorf("look up bucket %s: %w", kc.Bucket, err)
+	}
+	w.outcomes = kv
 	return nil
 }
 

@@ -33,6 +33,10 @@ type Worker struct {
 	rep     *reporter
 	ceiling *rate.Limiter // --slb-qps over all regions, on top of each region's quota
 	creds   credentialsGate
+	recall  *recall
+	pin     pinTracker
+
+	outcomes jetstream.KeyValue // the outcomes bucket, bound by Run
 
 	current atomic.Pointer[run] // the Run in progress, if any
 }
@@ -86,6 +90,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	}, w.clock, w.ledger.len, w.rep.publish, w.m)
 	// Burst 1: calls leave evenly spaced under the ceiling.
 	w.ceiling = rate.NewLimiter(rate.Limit(cfg.SLBQPS), 1)
+	w.recall = newRecall(cfg.MaxAckPending)
 	w.m.rateLimit.Set(cfg.SLBQPS)
 	return w, nil
 }
@@ -122,6 +127,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	r.shutdown()
 	return err
+}
+
+// Role says whether this replica is the active one of its priority group.
+func (w *Worker) Role() Role {
+	if w.cfg.PriorityGroup == "" {
+		return RoleActive // no pinning: every replica drains
+	}
+	return w.pin.role()
 }
 
 // Ready returns nil when the worker takes work, else why not.
