@@ -76,6 +76,7 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string)
 	fs.BoolVar(&w.UpdateStreams, "update-streams", false, "bring existing streams to the worker's configuration instead of leaving them alone (env DRAIN_UPDATE_STREAMS)")
 	env["update-streams"] = "DRAIN_UPDATE_STREAMS"
 	dur(&w.EventMaxAge, "event-max-age", "DRAIN_EVENT_MAX_AGE", w.EventMaxAge, "retention of the events stream the worker creates")
+	dur(&w.OutcomeTTL, "outcome-ttl", "DRAIN_OUTCOME_TTL", w.OutcomeTTL, "how long outcomes are remembered by request id (the outcomes bucket the worker creates)")
 	dur(&w.CredentialRetry, "credential-retry", "DRAIN_CREDENTIAL_RETRY", w.CredentialRetry, "how often failing SLB credentials are probed")
 	return fs, env
 }
