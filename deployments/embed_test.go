@@ -12,6 +12,7 @@ import (
 
 	"github.com/slbdrain/slbdrain/internal/natstest"
 	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/worker"
 )
 
 func TestStreamDefinitionsFollowTheContract(t *testing.T) {
@@ -87,8 +88,8 @@ func TestConsumerDefinition(t *testing.T) {
 	}
 	// The pin moves when the pinned worker has not pulled for this long; the
 	// worker's pulls expire after 5s, so the TTL must be well above that.
-	if cc.PinnedTTL < 10*time.Second {
-		t.Errorf("priority_timeout %s: want well above the worker's 5s pull expiry", cc.PinnedTTL)
+	if pull := worker.DefaultConfig().PullExpiry; cc.PinnedTTL < 2*pull {
+		t.Errorf("priority_timeout %s: want at least two of the worker's %s pull expiries", cc.PinnedTTL, pull)
 	}
 }
 

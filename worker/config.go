@@ -52,10 +52,14 @@ func DefaultConfig() Config {
 		FilterSubject:   "slb.drain.request.>",
 		AckWait:         30 * time.Second,
 		MaxAckPending:   20000,
-		PullExpiry:      5 * time.Second,
-		PullHeartbeat:   time.Second,
+		// Chosen together for a crash failover well inside 5s: the pin moves
+		// after PinnedTTL without a pull from the pinned client, which pulls
+		// at least every PullExpiry; a silent pull (a lost consumer leader)
+		// is noticed after two missed heartbeats.
+		PullExpiry:      1500 * time.Millisecond,
+		PullHeartbeat:   500 * time.Millisecond,
 		PriorityGroup:   "drainworker",
-		PinnedTTL:       15 * time.Second,
+		PinnedTTL:       3 * time.Second,
 		StreamReplicas:  1,
 		EventMaxAge:     30 * 24 * time.Hour,
 		OutcomeTTL:      7 * 24 * time.Hour,
