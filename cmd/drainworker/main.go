@@ -124,21 +124,14 @@ func serve(ctx context.Context, o *options, log *zap.Logger) error {
 }
 
 // serveHTTP serves /metrics, /healthz (the process is alive) and /readyz
-// (the worker takes work; the body says why not).
+// (the worker takes work; the body says why not, and the replica's role).
 func serveHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *zap.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
-		if err := w.Ready(); err != nil {
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(rw, "not ready:", err)
-			return
-		}
-		fmt.Fprintln(rw, "ready")
-	})
+	mux.HandleFunc("GET /readyz", readyz(w))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
@@ -156,3 +149,38 @@ func serveHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *zap
 		_ = srv.Shutdown(ctx)
 	}, nil
 }
+
+// readySource is what /readyz reports: *worker.Worker.
+type readySource interface {
+	Ready() error
+	Role() worker.Role
+}
+
+// readyz answers 200 "ready (<role>)" while the worker takes work, else 503
+// "not ready: <reason>" and a second line with the role ("role: active").
+// The role says whether this replica holds the consumer's pin (active: the
+// one that drains), is a standby, or does not know yet (it learns its pin
+// from a delivery): "role unknown: no request delivered yet".
+func readyz(src readySource) http.HandlerFunc {
+	return func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		role := src.Role()
+		if err := src.Ready(); err != nil {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, "not ready:", err)
+			if role == worker.RoleActive || role == worker.RoleStandby {
+				fmt.Fprintln(rw, "role:", role)
+			} else {
+				fmt.Fprintln(rw, roleUnknown)
+			}
+			return
+		}
+		if role == worker.RoleActive || role == worker.RoleStandby {
+			fmt.Fprintf(rw, "ready (%s)\n", role)
+		} else {
+			fmt.Fprintf(rw, "ready (%s)\n", roleUnknown)
+		}
+	}
+}
+
+const roleUnknown = "role unknown: no request delivered yet"
