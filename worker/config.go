@@ -42,16 +42,17 @@ type Config struct {
 	CredentialRetry   time.Duration // how often credentials are probed while they fail
 	HeartbeatInterval time.Duration // InProgress for held messages; default AckWait/3
 	ShutdownTimeout   time.Duration
+	WedgeTimeout      time.Duration // held work without progress for this long makes the worker unhealthy
 	StatsInterval     time.Duration // how often consumer backlog gauges are polled
 }
 
 // DefaultConfig returns the contract's defaults.
 func DefaultConfig() Config {
 	return Config{
-		Consumer:        "drainworker",
-		FilterSubject:   "slb.drain.request.>",
-		AckWait:         30 * time.Second,
-		MaxAckPending:   20000,
+		Consumer:      "drainworker",
+		FilterSubject: "slb.drain.request.>",
+		AckWait:       30 * time.Second,
+		MaxAckPending: 20000,
 		// Chosen together for a crash failover well inside 5s: the pin moves
 		// after PinnedTTL without a pull from the pinned client, which pulls
 		// at least every PullExpiry; a silent pull (a lost consumer leader)
@@ -74,6 +75,7 @@ func DefaultConfig() Config {
 		Retry:           retry.DefaultPolicy(),
 		CredentialRetry: 10 * time.Second,
 		ShutdownTimeout: 30 * time.Second,
+		WedgeTimeout:    5 * time.Minute,
 		StatsInterval:   5 * time.Second,
 	}
 }
@@ -100,6 +102,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.Retry, d.Retry)
 	setDefault(&c.CredentialRetry, d.CredentialRetry)
 	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setDefault(&c.WedgeTimeout, d.WedgeTimeout)
 	setDefault(&c.StatsInterval, d.StatsInterval)
 	setDefault(&c.HeartbeatInterval, c.AckWait/3)
 	quotas := DefaultQuotas()
@@ -120,7 +123,7 @@ func (c Config) Validate() error {
 	var errs []error
 	for name, d := range map[string]time.Duration{
 		"ack wait": c.AckWait, "max linger": c.MaxLinger, "max retry": c.MaxRetry, "credential retry": c.CredentialRetry,
-		"heartbeat interval": c.HeartbeatInterval, "shutdown timeout": c.ShutdownTimeout, "stats interval": c.StatsInterval,
+		"heartbeat interval": c.HeartbeatInterval, "shutdown timeout": c.ShutdownTimeout, "wedge timeout": c.WedgeTimeout, "stats interval": c.StatsInterval,
 		"pinned ttl": c.PinnedTTL, "event max age": c.EventMaxAge, "outcome ttl": c.OutcomeTTL,
 	} {
 		if d < 0 {

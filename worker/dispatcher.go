@@ -91,6 +91,7 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 			zap.String("code", retry.Code(res.err)), zap.String("api_request_id", res.requestID), zap.Error(res.err))
 	}
 	progress := w.sched.complete(cl, res)
+	w.madeProgress()
 	if res.err != nil && res.class == retry.Credentials {
 		w.credentialsFailed(cl.g.key, res.err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -29,7 +28,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 
 // pollConsumer keeps the consumer's backlog gauges current: what dashboards
 // and alerts watch in a storm.
-func (w *Worker) pollConsumer(ctx context.Context, cons jetstream.Consumer) {
+func (w *Worker) pollConsumer(ctx context.Context, r *run) {
 	t := time.NewTicker(w.cfg.StatsInterval)
 	defer t.Stop()
 	for {
@@ -39,7 +38,7 @@ func (w *Worker) pollConsumer(ctx context.Context, cons jetstream.Consumer) {
 		case <-t.C:
 		}
 		infoCtx, cancel := context.WithTimeout(ctx, w.cfg.StatsInterval)
-		info, err := cons.Info(infoCtx)
+		info, err := r.currentConsumer().Info(infoCtx)
 		cancel()
 		if err != nil {
 			w.log.Debug("consumer info", zap.Error(err))

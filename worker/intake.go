@@ -134,6 +134,7 @@ func (w *Worker) known(r *request, stored []byte) {
 		status = string(o.Status)
 	}
 	_ = w.ledger.forget(r).Ack()
+	w.madeProgress()
 	w.m.knownOutcomes.Inc()
 	w.log.Info("request already has an outcome; acked with no call and no event",
 		zap.String("request_id", r.req.RequestID), zap.Uint64("stream_sequence", r.seq), zap.String("status", status))

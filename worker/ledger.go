@@ -23,6 +23,7 @@ type ledger struct {
 	timer     Timer
 	timerAt   time.Time     // when timer fires; zero when none is armed
 	idle      chan struct{} // closed when held becomes empty, if someone waits
+	busySince time.Time     // when held last became non-empty
 	count     atomic.Int64  // len(held), read without mu on the scheduler's hot path
 }
 
@@ -36,6 +37,9 @@ func (l *ledger) hold(r *request) {
 	defer l.mu.Unlock()
 	if old := l.held[r.seq]; old != nil && old.heapIndex >= 0 {
 		heap.Remove(&l.deadlines, old.heapIndex)
+	}
+	if len(l.held) == 0 {
+		l.busySince = l.clock.Now()
 	}
 	l.held[r.seq] = r
 	l.changed()
@@ -117,6 +121,17 @@ func (l *ledger) idleCh() <-chan struct{} {
 		l.idle = ch
 	}
 	return l.idle
+}
+
+// heldSince is when the ledger last went from holding nothing to holding
+// something; zero while it holds nothing.
+func (l *ledger) heldSince() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.held) == 0 {
+		return time.Time{}
+	}
+	return l.busySince
 }
 
 // len is the number of requests held.

@@ -24,13 +24,14 @@ import (
 // pool of senders works the queue, so one slow acknowledgement holds back
 // no other request.
 type reporter struct {
-	js      jetstream.JetStream
-	ledger  *ledger
-	log     *zap.Logger
-	m       *metrics
-	policy  retry.Policy  // between tries of a failed publish
-	timeout time.Duration // one try's wait for its acknowledgement
-	queue   chan report
+	js          jetstream.JetStream
+	ledger      *ledger
+	log         *zap.Logger
+	m           *metrics
+	policy      retry.Policy  // between tries of a failed publish
+	timeout     time.Duration // one try's wait for its acknowledgement
+	queue       chan report
+	settledHook func() // told of each request settled
 
 	outcomes jetstream.KeyValue // set by start
 	stop     context.CancelFunc
@@ -40,8 +41,8 @@ type reporter struct {
 // reportSenders is how many requests are settled at once.
 const reportSenders = 64
 
-func newReporter(js jetstream.JetStream, l *ledger, log *zap.Logger, m *metrics) *reporter {
-	return &reporter{js: js, ledger: l, log: log, m: m,
+func newReporter(js jetstream.JetStream, l *ledger, log *zap.Logger, m *metrics, onSettled func()) *reporter {
+	return &reporter{js: js, ledger: l, log: log, m: m, settledHook: onSettled,
 		policy:  retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second},
 		timeout: 5 * time.Second,
 		queue:   make(chan report, 8192)}
@@ -159,6 +160,7 @@ func (rp *reporter) settled(rep report) {
 	} else {
 		err = msg.Ack()
 	}
+	rp.settledHook()
 	o := rep.outcome
 	rp.m.outcomes.WithLabelValues(string(o.Status)).Inc()
 	rp.m.requestLatency.Observe(o.FinishedAt.Sub(o.ReceivedAt).Seconds())

@@ -18,8 +18,7 @@ import (
 // goroutines that call the API, beat and poll, and the reporter, so that
 // shutdown is one ordered sequence.
 type run struct {
-	w        *Worker
-	consumer jetstream.Consumer
+	w *Worker
 	// work lives until shutdown stops it (after Run's ctx is done, calls and
 	// reports go on): dispatchers, heartbeat, poller, outcome lookups,
 	// credential probe. The reporter has its own stop.
@@ -28,7 +27,9 @@ type run struct {
 	workers  sync.WaitGroup
 
 	mu        sync.Mutex
+	consumer  jetstream.Consumer
 	consuming jetstream.ConsumeContext
+	lost      error // why the consume loop ended without being told to, while it is re-made
 	stopping  bool
 }
 
@@ -45,7 +46,7 @@ func (r *run) start() {
 		r.workers.Go(func() { w.dispatch(r.work) })
 	}
 	r.workers.Go(func() { w.heartbeat(r.work) })
-	r.workers.Go(func() { w.pollConsumer(r.work, r.consumer) })
+	r.workers.Go(func() { w.pollConsumer(r.work, r) })
 	for range recallAskers {
 		r.workers.Go(func() { w.runRecall(r.work) })
 	}
@@ -67,9 +68,13 @@ func (r *run) consume() error {
 		jetstream.PullExpiry(w.cfg.PullExpiry),
 		jetstream.PullHeartbeat(w.cfg.PullHeartbeat),
 		jetstream.PullMaxMessages(min(w.cfg.MaxAckPending, 1000)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, nats.ErrConnectionClosed) {
-				w.log.Warn("consume", zap.Error(err))
+		jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return
+			}
+			w.log.Warn("consume", zap.Error(err))
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				cc.Stop() // the watcher re-creates the consumer
 			}
 		}),
 	}
@@ -80,8 +85,69 @@ func (r *run) consume() error {
 	if err != nil {
 		return fmt.Errorf("consume %s on %s: %w", w.cfg.Consumer, w.cfg.FilterSubject, err)
 	}
-	r.consuming = cc
+	r.consuming, r.lost = cc, nil
+	r.workers.Go(func() { r.watch(cc) })
 	return nil
+}
+
+// watch re-makes the consumer and its consume loop when the loop ends
+// without being told to (the consumer was deleted, or the loop gave up):
+// meanwhile the worker is not ready and says why.
+func (r *run) watch(cc jetstream.ConsumeContext) {
+	select {
+	case <-r.work.Done():
+		return
+	case <-cc.Closed():
+	}
+	r.mu.Lock()
+	if r.consuming != cc || r.stopping {
+		r.mu.Unlock()
+		return // stopped on purpose
+	}
+	r.consuming, r.lost = nil, errors.New("consume loop ended; re-creating the consumer")
+	r.mu.Unlock()
+	w := r.w
+	w.log.Error("consume loop ended unasked: not ready, re-creating the consumer", zap.String("consumer", w.cfg.Consumer))
+	b := w.cfg.Retry.NewBackOff(time.Time{}, nil)
+	for {
+		ctx, cancel := context.WithTimeout(r.work, 10*time.Second)
+		cons, err := w.ensureConsumer(ctx)
+		cancel()
+		if err == nil {
+			r.mu.Lock()
+			r.consumer = cons
+			r.mu.Unlock()
+			if err = r.consume(); err == nil {
+				w.log.Info("consumer re-created; consuming again", zap.String("consumer", w.cfg.Consumer))
+				return
+			}
+		}
+		r.mu.Lock()
+		r.lost = err
+		r.mu.Unlock()
+		w.log.Warn("re-create consumer", zap.Error(err))
+		t := time.NewTimer(b.NextBackOff())
+		select {
+		case <-r.work.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// currentConsumer is the consumer now in use.
+func (r *run) currentConsumer() jetstream.Consumer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.consumer
+}
+
+// lostErr says why there is no consume loop now, if it ended unasked.
+func (r *run) lostErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
 }
 
 // pause stops pulling (credentials failing, or shutdown).
@@ -162,7 +228,7 @@ func (r *run) unpin() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(time.Second, w.cfg.ShutdownTimeout/10))
 	defer cancel()
-	info, err := r.consumer.Info(ctx)
+	info, err := r.currentConsumer().Info(ctx)
 	if err != nil {
 		w.log.Warn("consumer info before unpinning", zap.Error(err))
 		return

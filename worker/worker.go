@@ -37,6 +37,7 @@ type Worker struct {
 	pin     pinTracker
 
 	outcomes jetstream.KeyValue // the outcomes bucket, bound by Run
+	progress atomic.Int64       // unix nanoseconds of the last call answered or request settled
 
 	current atomic.Pointer[run] // the Run in progress, if any
 }
@@ -79,7 +80,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	// Built bottom up: the ledger knows nobody, the reporter settles with
 	// the ledger, the scheduler emits to the reporter.
 	w.ledger = newLedger(w.clock, w.m, func(r *request) { w.sched.expire(r) })
-	w.rep = newReporter(js, w.ledger, w.log, w.m)
+	w.rep = newReporter(js, w.ledger, w.log, w.m, w.madeProgress)
 	w.sched = newScheduler(schedulerConfig{
 		maxBatch:  cfg.MaxBatch,
 		linger:    cfg.Linger,
@@ -137,6 +138,29 @@ func (w *Worker) Role() Role {
 	return w.pin.role()
 }
 
+// madeProgress records that held work moved: a call was answered, or a
+// request settled.
+func (w *Worker) madeProgress() { w.progress.Store(w.clock.Now().UnixNano()) }
+
+// Healthy returns nil unless the worker is wedged: it holds requests and
+// has made no progress on them (no call answered, no request settled) for
+// Config.WedgeTimeout. Waiting for fixed credentials is not wedged: the
+// worker is not ready then, and its requests fail at their deadlines.
+func (w *Worker) Healthy() error {
+	since := w.ledger.heldSince()
+	if since.IsZero() || w.creds.Failing() {
+		return nil
+	}
+	if last := time.Unix(0, w.progress.Load()); last.After(since) {
+		since = last
+	}
+	if stalled := w.clock.Now().Sub(since); stalled > w.cfg.WedgeTimeout {
+		return fmt.Errorf("wedged: %d requests held and no progress for %s (--wedge-timeout %s)",
+			w.ledger.len(), stalled.Round(time.Second), w.cfg.WedgeTimeout)
+	}
+	return nil
+}
+
 // Ready returns nil when the worker takes work, else why not.
 func (w *Worker) Ready() error {
 	r := w.current.Load()
@@ -151,6 +175,9 @@ func (w *Worker) Ready() error {
 	case !w.nc.IsConnected():
 		return fmt.Errorf("nats %s: %s", w.nc.ConnectedUrlRedacted(), w.nc.Status())
 	case !r.isConsuming():
+		if lost := r.lostErr(); lost != nil {
+			return fmt.Errorf("consumer %s: %w", w.cfg.Consumer, lost)
+		}
 		return errors.New("consumer not bound")
 	}
 	return nil

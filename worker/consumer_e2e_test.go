@@ -1,0 +1,72 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/messages"
+)
+
+// A consumer deleted under a running worker: the worker says it is not
+// ready and why, re-creates its consumer, and drains again.
+func TestDeletedConsumerIsRecreated(t *testing.T) {
+	h := newHarness(t, slbsim.Config{})
+	servers := h.seedGroup("rsp-deleted", 2)
+	cfg := testConfig()
+	w, _, _ := h.startWorker(cfg)
+	h.publish(req("before-delete", "rsp-deleted", servers[0]))
+	h.waitOutcomes(10*time.Second, "before-delete")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.js.DeleteConsumer(ctx, messages.RequestStream, cfg.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	var reason string
+	waitUntil(t, 10*time.Second, "not ready after the consumer was deleted", func() bool {
+		if err := w.Ready(); err != nil {
+			reason = err.Error()
+			return true
+		}
+		return false
+	})
+	if !strings.Contains(reason, "consume") {
+		t.Errorf("not ready because %q, want the reason to name the consumer", reason)
+	}
+	waitUntil(t, 20*time.Second, "ready again", func() bool { return w.Ready() == nil })
+	h.publish(req("after-delete", "rsp-deleted", servers[1]))
+	if o := h.waitOutcomes(10*time.Second, "after-delete")["after-delete"]; o.Status != messages.StatusCompleted {
+		t.Fatalf("after the consumer was re-created: %+v, want completed", o)
+	}
+}
+
+func TestHealthyUnlessWedged(t *testing.T) {
+	clock := newFakeClock()
+	w := &Worker{cfg: Config{WedgeTimeout: time.Minute}, clock: clock}
+	w.ledger = newLedger(clock, newMetrics(nil), func(*request) {})
+	if err := w.Healthy(); err != nil {
+		t.Fatalf("idle worker unhealthy: %v", err)
+	}
+	clock.Advance(time.Hour) // idle a long time: holding nothing is not wedged
+	w.ledger.hold(testRequest(1, "rsp-a", clock.Now(), time.Hour, server(1)))
+	if err := w.Healthy(); err != nil {
+		t.Fatalf("unhealthy right after taking work: %v", err)
+	}
+	clock.Advance(50 * time.Second)
+	w.madeProgress()
+	clock.Advance(50 * time.Second)
+	if err := w.Healthy(); err != nil {
+		t.Fatalf("unhealthy 50s after progress: %v", err)
+	}
+	clock.Advance(11 * time.Second)
+	if err := w.Healthy(); err == nil || !strings.Contains(err.Error(), "no progress") {
+		t.Fatalf("healthy after 61s without progress on held work: %v", err)
+	}
+	w.creds.fail(errThrottled)
+	if err := w.Healthy(); err != nil {
+		t.Errorf("waiting for credentials counted as wedged: %v", err)
+	}
+}
