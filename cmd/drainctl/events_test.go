@@ -109,12 +109,17 @@ func TestStatus(t *testing.T) {
 			http.NotFound(rw, req)
 			return
 		}
+		// As drainworker answers (cmd/drainworker/main.go).
+		role := string(w.Role())
+		if role == "unknown" {
+			role = "role unknown: no request delivered yet"
+		}
 		if err := w.Ready(); err != nil {
 			rw.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(rw, "not ready:", err)
 			return
 		}
-		fmt.Fprintln(rw, "ready")
+		fmt.Fprintf(rw, "ready (%s)\n", role)
 	}))
 	defer readyz.Close()
 
@@ -124,7 +129,7 @@ func TestStatus(t *testing.T) {
 	}
 	for _, want := range []string{"stream SLB_DRAIN_REQUESTS", "stream SLB_DRAIN_EVENTS", "1 messages", "consumer drainworker",
 		"pending", "0 requests not yet delivered", "ack pending", "0 requests in flight", "redelivered", "waiting pulls",
-		"priority group drainworker", "pinned_client", "readyz: ready"} {
+		"priority group drainworker", "pinned_client", "readyz: ready ("} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q\n%s", want, r)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -18,9 +19,9 @@ import (
 )
 
 type statusOptions struct {
-	consumer   string
-	metricsURL string
-	timeout    time.Duration
+	consumer    string
+	metricsURLs []string
+	timeout     time.Duration
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -29,9 +30,12 @@ func (a *app) statusCommand() *cobra.Command {
 		Use:   "status",
 		Short: "Show the streams, the worker's consumer (pending, in flight, redelivered) and worker readiness",
 		Long: "status shows the requests and events streams, the worker's durable consumer and, with\n" +
-			"--metrics-url, the worker's readiness. It exits 0 also when something does not exist yet.",
-		Example: "  drainctl status --metrics-url http://127.0.0.1:9090",
-		Args:    noArgs(""),
+			"--metrics-url (one per replica), each worker replica's readiness and role: active (it holds\n" +
+			"the consumer's pin and drains), standby, or not known yet. It exits 0 also when something\n" +
+			"does not exist yet or a worker is not ready.",
+		Example: "  drainctl status --metrics-url http://127.0.0.1:9090\n" +
+			"  drainctl status --metrics-url http://10.0.0.11:9090,http://10.0.0.12:9090",
+		Args: noArgs(""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkPositive(cmd, "timeout", o.timeout); err != nil {
 				return err
@@ -39,12 +43,20 @@ func (a *app) statusCommand() *cobra.Command {
 			if o.consumer == "" {
 				return usageErrorf("--consumer is empty")
 			}
+			urls := o.metricsURLs[:0]
+			for _, u := range o.metricsURLs {
+				if u = strings.TrimSpace(u); u != "" {
+					urls = append(urls, u)
+				}
+			}
+			o.metricsURLs = urls
 			return a.status(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.consumer, "consumer", envOr(a.getenv, "DRAIN_CONSUMER", "drainworker"), "the worker's durable consumer name (env DRAIN_CONSUMER)")
-	f.StringVar(&o.metricsURL, "metrics-url", "", "base URL of the worker's metrics server, e.g. http://127.0.0.1:9090, to ask its /readyz")
+	f.StringSliceVar(&o.metricsURLs, "metrics-url", nil, "base URL of a worker replica's metrics server, e.g. http://127.0.0.1:9090, to ask its /readyz; "+
+		"repeatable or comma separated, one per replica")
 	addTimeoutFlag(cmd, &o.timeout, 10*time.Second, "how long to wait for the broker and the worker")
 	return cmd
 }
@@ -55,7 +67,10 @@ type statusReport struct {
 	Server   string          `json:"server,omitempty"`
 	Streams  []streamStatus  `json:"streams"`
 	Consumer *consumerStatus `json:"consumer"`
-	Worker   *workerStatus   `json:"worker,omitempty"`
+	// Workers are the replicas asked (--metrics-url), in the order given.
+	Workers []*workerStatus `json:"workers,omitempty"`
+	// Worker is the one replica asked, as before several could be.
+	Worker *workerStatus `json:"worker,omitempty"`
 }
 
 type streamStatus struct {
@@ -95,8 +110,19 @@ type workerStatus struct {
 	URL    string `json:"url"`
 	Ready  bool   `json:"ready"`
 	Status int    `json:"http_status,omitempty"`
+	// Role is what the replica says of itself: active (it holds the
+	// consumer's pin: it drains), standby, or unknown (no request delivered
+	// to it yet); empty when it does not say (a worker before roles).
+	Role   string `json:"role,omitempty"`
 	Detail string `json:"detail"`
 }
+
+// The roles /readyz reports (worker.Role).
+const (
+	roleActive  = "active"
+	roleStandby = "standby"
+	roleUnknown = "unknown"
+)
 
 func (a *app) status(ctx context.Context, o statusOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -118,8 +144,9 @@ func (a *app) status(ctx context.Context, o statusOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.metricsURL != "" {
-		rep.Worker = readiness(ctx, o.metricsURL)
+	rep.Workers = readinessAll(ctx, o.metricsURLs)
+	if len(rep.Workers) == 1 {
+		rep.Worker = rep.Workers[0]
 	}
 	if a.json {
 		return a.printJSON(rep)
@@ -208,7 +235,24 @@ func priorityPolicyName(p jetstream.PriorityPolicy) string {
 	return strings.Trim(string(b), `"`)
 }
 
-// readiness asks the worker's /readyz; the body says why it is not ready.
+// readinessAll asks every replica's /readyz at once, so that one that does
+// not answer does not hold up the others; the answers keep the order of
+// urls.
+func readinessAll(ctx context.Context, urls []string) []*workerStatus {
+	if len(urls) == 0 {
+		return nil
+	}
+	out := make([]*workerStatus, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Go(func() { out[i] = readiness(ctx, u) })
+	}
+	wg.Wait()
+	return out
+}
+
+// readiness asks a worker's /readyz; the body says why it is not ready and
+// the replica's role.
 func readiness(ctx context.Context, base string) *workerStatus {
 	u := strings.TrimRight(base, "/")
 	if !strings.HasSuffix(u, "/readyz") {
@@ -229,8 +273,49 @@ func readiness(ctx context.Context, base string) *workerStatus {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	ws.Status = resp.StatusCode
 	ws.Ready = resp.StatusCode == http.StatusOK
-	ws.Detail = strings.TrimSpace(string(body))
+	ws.Detail, ws.Role = parseReadyz(string(body))
 	return ws
+}
+
+// parseReadyz splits a /readyz body into its detail and the role it states:
+// "ready (active)", or "not ready: <reason>" and a line "role: standby" or
+// "role unknown: ...". A body without a role (an older worker) has role "".
+func parseReadyz(body string) (detail, role string) {
+	var lines []string
+	for line := range strings.Lines(body) {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "role: "):
+			role = roleOf(strings.TrimPrefix(line, "role: "))
+		case strings.HasPrefix(line, "role unknown"):
+			role = roleUnknown
+		default:
+			if inner, ok := strings.CutPrefix(line, "ready ("); ok && strings.HasSuffix(inner, ")") {
+				role = roleOf(strings.TrimSuffix(inner, ")"))
+			}
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "; "), role
+}
+
+func roleOf(s string) string {
+	switch s = strings.TrimSpace(s); {
+	case s == roleActive, s == roleStandby:
+		return s
+	case strings.HasPrefix(s, "role unknown"), s == roleUnknown:
+		return roleUnknown
+	}
+	return ""
+}
+
+// roleText is how status prints a role.
+func roleText(role string) string {
+	if role == roleUnknown {
+		return "role unknown: no request delivered yet"
+	}
+	return role
 }
 
 func writeStatus(w io.Writer, rep statusReport) {
@@ -269,12 +354,18 @@ func writeStatus(w io.Writer, rep statusReport) {
 			fmt.Fprintf(tw, "  priority group %s\t%s, %s\n", g.Group, g.Policy, pin)
 		}
 	}
-	if ws := rep.Worker; ws != nil {
+	for _, ws := range rep.Workers {
 		switch {
+		case ws.Ready && ws.Role != "":
+			fmt.Fprintf(tw, "worker\t%s: ready (%s)\n", ws.URL, roleText(ws.Role))
 		case ws.Ready:
 			fmt.Fprintf(tw, "worker\t%s: ready\n", ws.URL)
 		case ws.Status == 0:
 			fmt.Fprintf(tw, "worker\t%s: %s\n", ws.URL, ws.Detail)
+		case ws.Role == roleUnknown:
+			fmt.Fprintf(tw, "worker\t%s: NOT READY (HTTP %d) %s; %s\n", ws.URL, ws.Status, ws.Detail, roleText(ws.Role))
+		case ws.Role != "":
+			fmt.Fprintf(tw, "worker\t%s: NOT READY (HTTP %d) %s; role: %s\n", ws.URL, ws.Status, ws.Detail, ws.Role)
 		default:
 			fmt.Fprintf(tw, "worker\t%s: NOT READY (HTTP %d) %s\n", ws.URL, ws.Status, ws.Detail)
 		}
