@@ -60,6 +60,9 @@ func newHarnessAt(t *testing.T, url string, simCfg slbsim.Config) *harness {
 	t.Cleanup(func() { _ = simSrv.Close() })
 	h := &harness{t: t, url: url, nc: nc, js: js, sim: sim, simURL: simSrv.URL, logs: &syncbuf.Buffer{}}
 	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("SLBDRAIN_DUMP_LOGS") != "" {
+			_ = os.WriteFile(os.Getenv("SLBDRAIN_DUMP_LOGS"), []byte(h.logs.String()), 0o644)
+		}
 		// Workers log at debug level here: every API call, every outcome.
 		if strings.Contains(h.logs.String(), testSecret) {
 			t.Error("the AccessKey secret appears in the worker's logs")
@@ -265,6 +268,7 @@ func newEventLog() *eventLog {
 }
 
 func (l *eventLog) record(t *testing.T, subject string, header nats.Header, data []byte) {
+	checkOutcomeSchema(t, data)
 	o, err := messages.DecodeOutcome(data)
 	if err != nil {
 		t.Errorf("undecodable event on %s: %v", subject, err)

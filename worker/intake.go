@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,10 +74,34 @@ func (w *Worker) reject(r *request, subject string, err error) {
 	if !r.decide() {
 		return // its deadline came first
 	}
-	o := r.outcome(messages.StatusRejected, &messages.Error{Code: messages.CodeInvalidRequest, Message: err.Error()}, w.clock.Now())
+	message := err.Error()
+	// The event carries what its schema allows: an over-long reason or
+	// source is cut, and the cut is said.
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"reason", &r.req.Reason}, {"source", &r.req.Source}} {
+		if cut, ok := truncateRunes(*f.v, messages.MaxTextChars); ok {
+			*f.v = cut
+			message += fmt.Sprintf("; %s truncated to %d characters in this event", f.name, messages.MaxTextChars)
+		}
+	}
+	o := r.outcome(messages.StatusRejected, &messages.Error{Code: messages.CodeInvalidRequest, Message: message}, w.clock.Now())
 	w.log.Warn("rejected request", zap.String("request_id", o.RequestID), zap.Uint64("stream_sequence", r.seq),
 		zap.String("subject", subject), zap.Error(err))
 	w.rep.publish([]report{{r: r, outcome: o, term: true}})
+}
+
+// truncateRunes cuts s to n characters; ok says whether it was longer.
+func truncateRunes(s string, n int) (string, bool) {
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos], true
+		}
+		i++
+	}
+	return s, false
 }
 
 // recall asks the outcomes bucket whether a request's id already has an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 	"testing"
 	"time"
 
@@ -422,5 +423,32 @@ func TestExistingStreamsLeftAloneUnlessUpdated(t *testing.T) {
 	h.startWorker(cfg)
 	if got := maxAge(); got != 2*time.Hour {
 		t.Errorf("events max age %s with UpdateStreams, want 2h", got)
+	}
+}
+
+// A rejected request's over-long reason and source are cut in its event,
+// which then follows outcome.v1.json (the event log checks every event).
+func TestRejectedEventKeepsToItsSchema(t *testing.T) {
+	h := newHarness(t, slbsim.Config{})
+	h.ensureStreams()
+	long := strings.Repeat("é", 300)
+	body := `{"version":1,"request_id":"long-reason","region_id":"cn-hangzhou","vserver_group_id":"rsp-bad",` +
+		`"backend_servers":[{"server_id":"i-1","port":80}],"reason":"` + long + `","source":"` + long + `"}`
+	h.publishRaw(messages.RequestSubject(testRegion, "rsp-bad"), []byte(body), "")
+	h.startWorker(testConfig())
+	o := h.waitOutcomes(10*time.Second, "long-reason")["long-reason"]
+	if o.Status != messages.StatusRejected {
+		t.Fatalf("status %s, want rejected", o.Status)
+	}
+	if n := utf8.RuneCountInString(o.Reason); n != messages.MaxTextChars || !strings.HasPrefix(long, o.Reason) {
+		t.Errorf("reason of %d characters in the event, want the first %d", n, messages.MaxTextChars)
+	}
+	if n := utf8.RuneCountInString(o.Source); n != messages.MaxTextChars {
+		t.Errorf("source of %d characters in the event, want %d", n, messages.MaxTextChars)
+	}
+	for _, want := range []string{"reason: at most 256 characters", "reason truncated to 256 characters", "source truncated"} {
+		if !strings.Contains(o.Error.Message, want) {
+			t.Errorf("error message %q does not say %q", o.Error.Message, want)
+		}
 	}
 }
