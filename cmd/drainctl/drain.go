@@ -43,7 +43,9 @@ func (a *app) drainCommand() *cobra.Command {
 		Use:   "drain --region R --group G --server ID:PORT[:TYPE]... [flags]",
 		Short: "Publish a drain request; with --wait, show its progress and outcome",
 		Long: "drain publishes a request to take backend servers out of one VServer group.\n" +
-			"More than 1000 servers are split into requests <request-id>-part-N of at most 1000.\n\n" +
+			"More than 1000 servers are split into requests <request-id>-part-N of at most 1000.\n" +
+			"A request id is answered once: with --wait, a request whose outcome the worker remembers\n" +
+			"(the outcomes bucket " + messages.OutcomeBucket + ") is not published again, and that outcome is shown.\n\n" +
 			"Exit codes: 0 completed (or published, without --wait), 1 failed or rejected,\n" +
 			"2 bad usage, 3 timed out.",
 		Example: "  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --wait\n" +

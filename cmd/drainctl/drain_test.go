@@ -35,15 +35,16 @@ func TestDrainWaitCompletes(t *testing.T) {
 	}
 	t.Logf("transcript:\n$ drainctl %s\n%s%s", strings.Join(args[:9], " ")+" --server ...", r.stderr, r.stdout)
 
-	// Sent again under the same id, it is the same request: JetStream drops
-	// the copy and drainctl finds the outcome already given.
+	// Sent again under the same id, it is the same request: drainctl finds
+	// its outcome in the outcomes bucket and shows it, publishing nothing.
 	r = e.drainctl("", append([]string{"drain", "--region", testRegion, "--group", "rsp-drain45",
 		"--request-id", "drain45-1", "--wait", "--json"}, serverFlags(servers)...)...)
 	if r.code != exitOK {
 		t.Fatalf("re-sent request: want exit 0\n%s", r)
 	}
-	if !strings.Contains(r.stderr, "duplicate") {
-		t.Errorf("re-sent request not reported as a duplicate\n%s", r)
+	if !strings.Contains(r.stderr, "request drain45-1 already has an outcome (completed") || !strings.Contains(r.stderr, "not published again") ||
+		strings.Contains(r.stderr, "published drain45-1") {
+		t.Errorf("re-sent request not reported as answered already\n%s", r)
 	}
 	outs := decodeOutcomes(t, r.stdout)
 	if len(outs) != 1 || outs[0].RequestID != "drain45-1" || outs[0].Status != messages.StatusCompleted || len(outs[0].BackendServers) != 45 {

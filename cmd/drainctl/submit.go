@@ -56,36 +56,86 @@ func (a *app) submitOn(ctx context.Context, nc *nats.Conn, js jetstream.JetStrea
 	if err != nil {
 		return err
 	}
-	var w *waiter
-	if s.wait {
-		// Subscribe before publishing, so the outcome cannot slip by. A
-		// request re-sent under its id within the duplicate window is the
-		// same request, whose event may be older than this run: start there.
-		start := a.now().Add(-rs.CachedInfo().Config.Duplicates - clockSkew)
-		w, err = a.startWaiting(ctx, nc, js, s.reqs, start)
-		if err != nil {
-			return err
-		}
-		defer w.stop()
-	}
-	acks := make([]*jetstream.PubAck, len(s.reqs))
-	for i, req := range s.reqs {
-		ack, err := a.publish(ctx, js, req)
-		if err != nil {
-			if i > 0 {
-				return fmt.Errorf("%w\n  (the parts before it are published: %s)", err, joinIDs(s.reqs[:i]))
-			}
-			return err
-		}
-		acks[i] = ack
-		if err := a.reportPublished(req, ack, s.wait); err != nil {
-			return err
-		}
-	}
 	if !s.wait {
+		for i, req := range s.reqs {
+			ack, err := a.publish(ctx, js, req)
+			if err != nil {
+				return publishedBefore(err, s.reqs[:i])
+			}
+			if err := a.reportPublished(req, ack, false); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
-	return w.wait(ctx, s.reqs, acks, s.timeout, s.verbose)
+	// A request whose outcome is remembered is answered: it is shown, not
+	// published again (the worker would ack it with no call and no event).
+	// The watch also catches an outcome stored while we wait, which is the
+	// only answer a request gets when an earlier one under its id is answered
+	// first.
+	stored, err := a.watchStored(ctx, js, s.reqs)
+	if err != nil {
+		return err
+	}
+	defer stored.stop()
+	parts := make([]part, len(s.reqs))
+	var todo []messages.DrainRequest
+	for i, req := range s.reqs {
+		parts[i].req = req
+		if so, ok := stored.initialOf(req.RequestID); ok {
+			parts[i].outcome = &so.outcome
+			parts[i].removed = removedCount(so.outcome)
+			fmt.Fprintln(a.stderr, knownNote(req, so))
+			continue
+		}
+		todo = append(todo, req)
+	}
+	if len(todo) == 0 {
+		return a.printOutcomes(parts, serverCount(s.reqs), s.verbose)
+	}
+	// Subscribe before publishing, so the outcome cannot slip by. A request
+	// re-sent under its id within the duplicate window is the same request,
+	// whose event may be older than this run: start there.
+	start := a.now().Add(-rs.CachedInfo().Config.Duplicates - clockSkew)
+	w, err := a.startWaiting(ctx, nc, js, todo, start)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	w.stored = stored.updates()
+	var published []messages.DrainRequest
+	for i := range parts {
+		if parts[i].outcome != nil {
+			continue
+		}
+		req := parts[i].req
+		ack, err := a.publish(ctx, js, req)
+		if err != nil {
+			return publishedBefore(err, published)
+		}
+		parts[i].ack = ack
+		published = append(published, req)
+		if err := a.reportPublished(req, ack, true); err != nil {
+			return err
+		}
+	}
+	return w.wait(ctx, parts, s.timeout, s.verbose)
+}
+
+// publishedBefore adds to a publish error which parts were published before.
+func publishedBefore(err error, published []messages.DrainRequest) error {
+	if len(published) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n  (the parts before it are published: %s)", err, joinIDs(published))
+}
+
+func serverCount(reqs []messages.DrainRequest) int {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.BackendServers)
+	}
+	return n
 }
 
 func joinIDs(reqs []messages.DrainRequest) string {

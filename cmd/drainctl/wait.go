@@ -23,9 +23,12 @@ type waiter struct {
 	sub      *nats.Subscription
 	progress chan *nats.Msg
 	events   chan messages.Outcome
-	errc     chan error
-	quit     chan struct{}
-	done     chan struct{}
+	// stored delivers the outcomes bucket's updates for the ids waited
+	// for; nil without the bucket.
+	stored <-chan jetstream.KeyValueEntry
+	errc   chan error
+	quit   chan struct{}
+	done   chan struct{}
 }
 
 func (a *app) startWaiting(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, reqs []messages.DrainRequest, start time.Time) (*waiter, error) {
@@ -96,27 +99,29 @@ func (w *waiter) stop() {
 	dropConsumer(w.js, w.cons)
 }
 
-// part is one published request being waited for.
+// part is one request being waited for: published (ack), or answered
+// already by the outcomes bucket.
 type part struct {
 	req     messages.DrainRequest
-	ack     *jetstream.PubAck
+	ack     *jetstream.PubAck // nil when not published
 	removed int
 	outcome *messages.Outcome
 }
 
-// wait shows progress until every request has its outcome, then prints the
-// outcomes.
-func (w *waiter) wait(ctx context.Context, reqs []messages.DrainRequest, acks []*jetstream.PubAck, timeout time.Duration, verbose bool) error {
+// wait shows progress until every part has its outcome, then prints the
+// outcomes. Parts with an outcome already are counted as answered.
+func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, verbose bool) error {
 	a := w.a
-	parts := make([]part, len(reqs))
-	index := make(map[string]int, len(reqs))
-	total := 0
-	for i, r := range reqs {
-		parts[i] = part{req: r, ack: acks[i]}
-		index[r.RequestID] = i
-		total += len(r.BackendServers)
+	index := make(map[string]int, len(parts))
+	total, left := 0, 0
+	for i, p := range parts {
+		index[p.req.RequestID] = i
+		total += len(p.req.BackendServers)
+		if p.outcome == nil {
+			left++
+		}
 	}
-	region, group := reqs[0].RegionID, reqs[0].VServerGroupID
+	region, group := parts[0].req.RegionID, parts[0].req.VServerGroupID
 	removed := func() int {
 		n := 0
 		for _, p := range parts {
@@ -125,7 +130,16 @@ func (w *waiter) wait(ctx context.Context, reqs []messages.DrainRequest, acks []
 		return n
 	}
 	view := a.newProgressView(a.stderr, total, fmt.Sprintf("draining %s/%s", region, group))
-	for left := len(parts); left > 0; {
+	answer := func(i int, o messages.Outcome) {
+		parts[i].outcome = &o
+		parts[i].removed = removedCount(o)
+		left--
+		view.update(removed(), total)
+		if len(parts) > 1 {
+			view.note(eventLine(o, false))
+		}
+	}
+	for left > 0 {
 		select {
 		case <-ctx.Done():
 			view.finish()
@@ -165,18 +179,42 @@ func (w *waiter) wait(ctx context.Context, reqs []messages.DrainRequest, acks []
 			if seq := parts[i].ack.Sequence; seq != 0 && o.StreamSequence != 0 && o.StreamSequence != seq {
 				// An older request under the same id, outside the duplicate
 				// window. This one's event carries the same Msg-Id and may be
-				// dropped as a duplicate: say so, or the wait looks like a dead worker.
-				view.note(fmt.Sprintf("note: an earlier request under id %s ended %s; reuse of an id can hide this one's outcome: use a new --request-id",
-					o.RequestID, o.Status))
+				// dropped as a duplicate, or never come (the worker acks a
+				// known id with no event). The outcomes bucket, when there
+				// is one, answers; without it, say so, or the wait looks
+				// like a dead worker.
+				if w.stored == nil {
+					view.note(fmt.Sprintf("note: an earlier request under id %s ended %s; reuse of an id can hide this one's outcome: use a new --request-id",
+						o.RequestID, o.Status))
+				}
 				continue
 			}
-			parts[i].outcome = &o
-			parts[i].removed = removedCount(o)
-			left--
-			view.update(removed(), total)
-			if len(parts) > 1 {
-				view.note(eventLine(o, false))
+			answer(i, o)
+		case e, ok := <-w.stored:
+			if !ok {
+				w.stored = nil // the events stream still answers
+				continue
 			}
+			if e == nil {
+				continue
+			}
+			so, ok := a.decodeStored(e)
+			if !ok {
+				continue
+			}
+			o := so.outcome
+			i, ok := index[o.RequestID]
+			if !ok || parts[i].outcome != nil {
+				continue
+			}
+			if seq := parts[i].ack.Sequence; seq != 0 && o.StreamSequence != 0 && o.StreamSequence != seq {
+				view.note(fmt.Sprintf("note: request %s is answered by an earlier request under its id (stream sequence %d), which ended %s: a request id is answered once",
+					o.RequestID, o.StreamSequence, o.Status))
+				if d := differsFrom(parts[i].req, o); d != "" {
+					view.note(fmt.Sprintf("note: that request was a different one (%s): this id was used before; use a new --request-id", d))
+				}
+			}
+			answer(i, o)
 		case err := <-w.errc:
 			view.finish()
 			if ctx.Err() != nil {
