@@ -42,7 +42,7 @@ func TestRepublishAfterDuplicateWindow(t *testing.T) {
 	first := map[string]uint64{}
 	for g := range groups {
 		for i := range perGroup {
-			req := request(fmt.Sprintf("dupwin-g%d-%d", g, i), g, i)
+			req := oneServerRequest(fmt.Sprintf("dupwin-g%d-%d", g, i), g, i)
 			ack, err := messages.Publish(ctx, js, req)
 			if err != nil {
 				t.Fatal(err)
@@ -100,7 +100,7 @@ func TestRepublishAfterDuplicateWindow(t *testing.T) {
 			t.Errorf("%s: %d remove calls after the re-publications, %d before", group, n, before[group])
 		}
 	}
-	if n := metric(metrics, "slbdrain_known_outcomes_total"); n != float64(len(ids)) {
+	if n := scrapeMetric(metrics, "slbdrain_known_outcomes_total"); n != float64(len(ids)) {
 		t.Errorf("slbdrain_known_outcomes_total %g, want %d (every re-publication answered from the outcomes bucket)", n, len(ids))
 	}
 }

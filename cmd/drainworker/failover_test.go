@@ -48,7 +48,7 @@ func restartAndFailover(t *testing.T, natsURL string, replicas int) {
 		id := fmt.Sprintf("failover-%d", next)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := messages.Publish(ctx, js, request(id, 0, next)); err != nil {
+		if _, err := messages.Publish(ctx, js, oneServerRequest(id, 0, next)); err != nil {
 			t.Fatal(err)
 		}
 		next++
@@ -78,7 +78,7 @@ func restartAndFailover(t *testing.T, natsURL string, replicas int) {
 	waitReady(t, b.p, b.metrics)
 	warm := drain()
 	completedAfter(warm, time.Now())
-	received := func(r replica) float64 { return metric(r.metrics, "slbdrain_requests_received_total") }
+	received := func(r replica) float64 { return scrapeMetric(r.metrics, "slbdrain_requests_received_total") }
 	active, standby := a, b
 	if received(b) > 0 {
 		active, standby = b, a
@@ -111,7 +111,7 @@ func restartAndFailover(t *testing.T, natsURL string, replicas int) {
 	// 2. Crash of the active replica: the pin moves after the pinned TTL.
 	waitPulling(t, js, 2)
 	t0 = time.Now()
-	kill(t, active.p)
+	sigkill(t, active.p)
 	took = completedAfter(drain(), t0)
 	t.Logf("FIGURE replicas=%d: SIGKILL of the active replica, standby present -> next drain completed %s later",
 		replicas, took.Round(time.Millisecond))

@@ -52,7 +52,7 @@ func TestKillLoopOnNATSProcess(t *testing.T) {
 	for i := range perGroup {
 		for g := range groups {
 			id := fmt.Sprintf("kill-g%d-%03d", g, i)
-			reqs = append(reqs, request(id, g, i))
+			reqs = append(reqs, oneServerRequest(id, g, i))
 			ids = append(ids, id)
 		}
 	}
@@ -72,10 +72,10 @@ func TestKillLoopOnNATSProcess(t *testing.T) {
 		// random number of events (it holds requests and has calls out).
 		from := events.count()
 		more := 1 + rng.IntN(900)
-		events.wait(t, 60*time.Second, fmt.Sprintf("%d more events before kill %d", more, k+1), func(_ map[string][]seen, n int) bool {
+		events.wait(t, 60*time.Second, fmt.Sprintf("%d more events before kill %d", more, k+1), func(_ map[string][]seenEvent, n int) bool {
 			return n >= min(from+more, len(ids))
 		})
-		kill(t, w)
+		sigkill(t, w)
 		killsDone = append(killsDone, killed{at: time.Now(), events: events.count()})
 		w = startBinary(t, credsEnv(), args...)
 	}

@@ -72,8 +72,8 @@ func waitExit(t *testing.T, p *process, timeout time.Duration) error {
 	}
 }
 
-// kill SIGKILLs p and waits until it is gone.
-func kill(t *testing.T, p *process) {
+// sigkill SIGKILLs p and waits until it is gone.
+func sigkill(t *testing.T, p *process) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatal(err)
@@ -81,8 +81,8 @@ func kill(t *testing.T, p *process) {
 	_ = waitExit(t, p, 10*time.Second)
 }
 
-// seen is one event as the test's follower received it.
-type seen struct {
+// seenEvent is one event as the test's follower received it.
+type seenEvent struct {
 	o  messages.Outcome
 	at time.Time // when the follower got it
 }
@@ -92,13 +92,13 @@ type seen struct {
 type outcomeLog struct {
 	mu      sync.Mutex
 	changed chan struct{}
-	byID    map[string][]seen
+	byID    map[string][]seenEvent
 	n       int
 }
 
 func followOutcomes(t *testing.T, js jetstream.JetStream) *outcomeLog {
 	t.Helper()
-	l := &outcomeLog{changed: make(chan struct{}), byID: map[string][]seen{}}
+	l := &outcomeLog{changed: make(chan struct{}), byID: map[string][]seenEvent{}}
 	cons, err := js.OrderedConsumer(context.Background(), messages.EventStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func followOutcomes(t *testing.T, js jetstream.JetStream) *outcomeLog {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.byID[o.RequestID] = append(l.byID[o.RequestID], seen{o: o, at: time.Now()})
+		l.byID[o.RequestID] = append(l.byID[o.RequestID], seenEvent{o: o, at: time.Now()})
 		l.n++
 		close(l.changed)
 		l.changed = make(chan struct{})
@@ -125,7 +125,7 @@ func followOutcomes(t *testing.T, js jetstream.JetStream) *outcomeLog {
 
 // wait waits until cond holds over the events so far, failing the test
 // after timeout. cond runs under the log's lock.
-func (l *outcomeLog) wait(t *testing.T, timeout time.Duration, what string, cond func(byID map[string][]seen, n int) bool) {
+func (l *outcomeLog) wait(t *testing.T, timeout time.Duration, what string, cond func(byID map[string][]seenEvent, n int) bool) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -144,9 +144,9 @@ func (l *outcomeLog) wait(t *testing.T, timeout time.Duration, what string, cond
 }
 
 // waitIDs waits until every id has an event and returns the first of each.
-func (l *outcomeLog) waitIDs(t *testing.T, timeout time.Duration, ids ...string) map[string]seen {
+func (l *outcomeLog) waitIDs(t *testing.T, timeout time.Duration, ids ...string) map[string]seenEvent {
 	t.Helper()
-	l.wait(t, timeout, fmt.Sprintf("events of %d requests (%s...)", len(ids), ids[0]), func(byID map[string][]seen, _ int) bool {
+	l.wait(t, timeout, fmt.Sprintf("events of %d requests (%s...)", len(ids), ids[0]), func(byID map[string][]seenEvent, _ int) bool {
 		for _, id := range ids {
 			if len(byID[id]) == 0 {
 				return false
@@ -156,7 +156,7 @@ func (l *outcomeLog) waitIDs(t *testing.T, timeout time.Duration, ids ...string)
 	})
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string]seen, len(ids))
+	out := make(map[string]seenEvent, len(ids))
 	for _, id := range ids {
 		out[id] = l.byID[id][0]
 	}
@@ -170,20 +170,20 @@ func (l *outcomeLog) count() int {
 }
 
 // all is a copy of every event received so far.
-func (l *outcomeLog) all() []seen {
+func (l *outcomeLog) all() []seenEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []seen
+	var out []seenEvent
 	for _, s := range l.byID {
 		out = append(out, s...)
 	}
-	slices.SortFunc(out, func(a, b seen) int { return a.at.Compare(b.at) })
+	slices.SortFunc(out, func(a, b seenEvent) int { return a.at.Compare(b.at) })
 	return out
 }
 
 // scanEvents reads the whole events stream afresh, up to its last
 // sequence, and returns its events by request id: what the stream holds,
-// which a follower that lived through outages might have seen otherwise.
+// which a follower that lived through outages might have seenEvent otherwise.
 func scanEvents(t *testing.T, js jetstream.JetStream) map[string][]messages.Outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -229,13 +229,20 @@ func scanEvents(t *testing.T, js jetstream.JetStream) map[string][]messages.Outc
 // event, completed, for every id, and none for any other request.
 func assertOnceCompleted(t *testing.T, js jetstream.JetStream, ids []string) {
 	t.Helper()
+	assertExactlyOne(t, js, ids, messages.StatusCompleted)
+}
+
+// assertExactlyOne checks that the events stream holds exactly one event
+// for every id, of status want ("": any), and none for any other request.
+func assertExactlyOne(t *testing.T, js jetstream.JetStream, ids []string, want messages.Status) {
+	t.Helper()
 	events := scanEvents(t, js)
-	want := make(map[string]bool, len(ids))
+	known := make(map[string]bool, len(ids))
 	bad := 0
 	for _, id := range ids {
-		want[id] = true
+		known[id] = true
 		evs := events[id]
-		if len(evs) == 1 && evs[0].Status == messages.StatusCompleted {
+		if len(evs) == 1 && (want == "" || evs[0].Status == want) {
 			continue
 		}
 		if bad++; bad <= 10 {
@@ -247,14 +254,14 @@ func assertOnceCompleted(t *testing.T, js jetstream.JetStream, ids []string) {
 				}
 				statuses = append(statuses, s)
 			}
-			t.Errorf("%s: %d events %v in the events stream, want exactly one, completed", id, len(evs), statuses)
+			t.Errorf("%s: %d events %v in the events stream, want exactly one %s", id, len(evs), statuses, want)
 		}
 	}
 	if bad > 10 {
-		t.Errorf("... %d requests in all without exactly one completed event", bad)
+		t.Errorf("... %d requests in all without exactly one %s event", bad, want)
 	}
 	for id, evs := range events {
-		if !want[id] {
+		if !known[id] {
 			t.Errorf("events stream holds %d events of %q, a request never published", len(evs), id)
 		}
 	}
@@ -288,9 +295,9 @@ func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 	}
 }
 
-// scrape reads a worker's /metrics as series -> value, a series being the
+// scrapeAll reads a worker's /metrics as series -> value, a series being the
 // name with its labels as exposed, e.g. slbdrain_outcomes_total{status="completed"}.
-func scrape(metricsAddr string) (map[string]float64, error) {
+func scrapeAll(metricsAddr string) (map[string]float64, error) {
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		return nil, err
@@ -317,9 +324,9 @@ func scrape(metricsAddr string) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// metric is one series of a worker's /metrics, -1 when it cannot be read.
-func metric(metricsAddr, series string) float64 {
-	m, err := scrape(metricsAddr)
+// scrapeMetric is one series of a worker's /metrics, -1 when it cannot be read.
+func scrapeMetric(metricsAddr, series string) float64 {
+	m, err := scrapeAll(metricsAddr)
 	if err != nil {
 		return -1
 	}
@@ -330,9 +337,9 @@ func metric(metricsAddr, series string) float64 {
 	return v
 }
 
-// request is a one-server drain request of group g for server i of
+// oneServerRequest is a one-server drain request of group g for server i of
 // simWithGroups' naming.
-func request(id string, g, i int) messages.DrainRequest {
+func oneServerRequest(id string, g, i int) messages.DrainRequest {
 	return messages.DrainRequest{Version: 1, RequestID: id, RegionID: region, VServerGroupID: fmt.Sprintf("rsp-g%d", g),
 		BackendServers: []messages.BackendServer{{ServerID: fmt.Sprintf("i-g%d-%03d", g, i), Port: 80}}}
 }
