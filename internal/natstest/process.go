@@ -243,10 +243,11 @@ func (p *Process) healthy() bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// Jsz is the server's /jsz with account and stream details: its own view of
-// the JetStream cluster and its local copy of every stream it holds.
+// Jsz is the server's /jsz with account, stream and consumer details: its
+// own view of the JetStream cluster and its local copy of every stream and
+// consumer it holds.
 func (p *Process) Jsz() (*server.JSInfo, error) {
-	resp, err := monitorClient.Get(fmt.Sprintf("http://127.0.0.1:%d/jsz?accounts=true&streams=true", p.httpPort))
+	resp, err := monitorClient.Get(fmt.Sprintf("http://127.0.0.1:%d/jsz?accounts=true&streams=true&consumers=true", p.httpPort))
 	if err != nil {
 		return nil, err
 	}
@@ -413,6 +414,32 @@ func (c *ProcessCluster) StreamLeader(t testing.TB, stream string) int {
 			if d, ok := p.stream(stream); ok && d.Cluster != nil && d.Cluster.Leader == p.name {
 				leader = i
 				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
+// ConsumerLeader waits until a running node leads consumer of stream (in
+// Account) and returns its index.
+func (c *ProcessCluster) ConsumerLeader(t testing.TB, stream, consumer string) int {
+	t.Helper()
+	leader := -1
+	waitFor(t, fmt.Sprintf("a leader of consumer %s of stream %s", consumer, stream), func() bool {
+		for i, p := range c.nodes {
+			if !p.Running() {
+				continue
+			}
+			d, ok := p.stream(stream)
+			if !ok {
+				continue
+			}
+			for _, ci := range d.Consumer {
+				if ci != nil && ci.Name == consumer && ci.Cluster != nil && ci.Cluster.Leader == p.name {
+					leader = i
+					return true
+				}
 			}
 		}
 		return false

@@ -90,6 +90,12 @@ func TestProcessClusterSurvivesLeaderKill(t *testing.T) {
 	if _, err := js.Publish(ctx, "req.a", []byte("before")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "REQ", jetstream.ConsumerConfig{Durable: "w", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if l := c.ConsumerLeader(t, "REQ", "w"); l < 0 || l >= c.Size() {
+		t.Fatalf("consumer leader %d", l)
+	}
 	old := c.StreamLeader(t, "REQ")
 	c.Node(old).Kill()
 	var ack *jetstream.PubAck
