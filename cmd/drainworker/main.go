@@ -131,7 +131,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *zap
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "ok")
 	})
-	mux.HandleFunc("GET /readyz", readyz(w))
+	mux.HandleFunc("GET /readyz", readyzHandler(w))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
@@ -156,12 +156,12 @@ type readySource interface {
 	Role() worker.Role
 }
 
-// readyz answers 200 "ready (<role>)" while the worker takes work, else 503
+// readyzHandler answers 200 "ready (<role>)" while the worker takes work, else 503
 // "not ready: <reason>" and a second line with the role ("role: active").
 // The role says whether this replica holds the consumer's pin (active: the
 // one that drains), is a standby, or does not know yet (it learns its pin
 // from a delivery): "role unknown: no request delivered yet".
-func readyz(src readySource) http.HandlerFunc {
+func readyzHandler(src readySource) http.HandlerFunc {
 	return func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		role := src.Role()

@@ -42,7 +42,7 @@ func TestReadyzBody(t *testing.T) {
 			"not ready: not running\nrole unknown: no request delivered yet\n"},
 	} {
 		rec := httptest.NewRecorder()
-		readyz(tc.src)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		readyzHandler(tc.src)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 		if rec.Code != tc.code || rec.Body.String() != tc.body {
 			t.Errorf("ready %v, role %s: HTTP %d %q, want %d %q", tc.src.err, tc.src.role, rec.Code, rec.Body.String(), tc.code, tc.body)
 		}
@@ -59,7 +59,7 @@ func TestReadyzSaysActiveAfterADelivery(t *testing.T) {
 	p := startBinary(t, []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=" + testAK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + testSecret},
 		"--nats-url", srv.ClientURL(), "--slb-endpoint", simURL, "--metrics-addr", metrics)
 	waitReady(t, p, metrics)
-	if code, body := getReadyz(t, metrics); code != http.StatusOK || body != "ready (role unknown: no request delivered yet)\n" {
+	if code, body := askReadyz(t, metrics); code != http.StatusOK || body != "ready (role unknown: no request delivered yet)\n" {
 		t.Errorf("before any request: HTTP %d %q, want 200 and the role unknown", code, body)
 	}
 
@@ -74,7 +74,7 @@ func TestReadyzSaysActiveAfterADelivery(t *testing.T) {
 	var code int
 	var body string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-		if code, body = getReadyz(t, metrics); body == "ready (active)\n" {
+		if code, body = askReadyz(t, metrics); body == "ready (active)\n" {
 			return
 		}
 		time.Sleep(50 * time.Millisecond) // polling state: no event to wait on
@@ -82,7 +82,7 @@ func TestReadyzSaysActiveAfterADelivery(t *testing.T) {
 	t.Errorf("after a delivery: HTTP %d %q, want 200 %q", code, body, "ready (active)\n")
 }
 
-func getReadyz(t *testing.T, addr string) (int, string) {
+func askReadyz(t *testing.T, addr string) (int, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
