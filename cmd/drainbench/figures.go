@@ -143,6 +143,7 @@ func latencyFigures(p *plan, _ string, res *trialResult, f figures) {
 	}
 	slices.Sort(api)
 	f["api_p50_ms"] = percentile(api, 50)
+	f["p50_over_api_ms"] = f["p50_ms"] - f["api_p50_ms"]
 }
 
 // stormFigures: what a fault storm costs in calls, which refusals were the

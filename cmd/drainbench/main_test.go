@@ -267,7 +267,7 @@ func TestSizes(t *testing.T) {
 func TestBounds(t *testing.T) {
 	plans := map[string]*plan{}
 	for _, s := range allScenarios() {
-		if !slices.Contains([]string{"quota", "throttle", "idle"}, s.name) {
+		if !slices.Contains([]string{"quota", "throttle"}, s.name) {
 			continue
 		}
 		p, err := s.plan(options{}, s.requests, s.groups)
@@ -283,10 +283,6 @@ func TestBounds(t *testing.T) {
 	// 2,000 servers over 100 groups: 100 calls, 65% of calls succeed, 50/s.
 	if got, want := faultAdjustedBound(plans["throttle"]), 100/0.65/50; math.Abs(got-want) > 1e-9 {
 		t.Errorf("fault-adjusted bound %vs, want %vs", got, want)
-	}
-	// One round trip of 20ms, plus 10ms.
-	if got, want := idleBound(plans["idle"]), 30.0; got != want {
-		t.Errorf("idle bound %vms, want %vms", got, want)
 	}
 }
 

@@ -147,9 +147,10 @@ func allScenarios() []scenario {
 				{"p99_ms", "p99 ms", "%.1f"},
 				{"max_ms", "max ms", "%.1f"},
 				{"api_p50_ms", "API p50 ms", "%.1f"},
+				{"p50_over_api_ms", "p50 − API ms", "%.2f"},
 				{"api_calls", "API calls", "%.0f"},
 			},
-			notes: []string{"API p50: the emulator's own time per call (its latency included), as it logged them"},
+			notes: []string{"API p50: the emulator's own time per call (its latency included), as it logged them; p50 − API: what the request cost beyond that one round trip (broker both ways, SDK and HTTP, the event), per run, then the median of the runs"},
 		},
 		// backlog: requests pile up while no worker runs (an outage, a
 		// deploy), then the worker starts on them. Measured: the time to
