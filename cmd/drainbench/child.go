@@ -106,7 +106,7 @@ func startChild(ctx context.Context, spec childSpec) (*running, error) {
 	select {
 	case ok := <-ready:
 		if ok {
-			return &running{stop: c.stop, ready: c.alive, child: c}, nil
+			return &running{stop: c.stop, ready: c.alive, child: c, kill: c.kill}, nil
 		}
 		<-c.exited
 		return nil, fmt.Errorf("child %s exited before it was ready: %v: %s", spec.System, c.err, c.stderr)
@@ -172,6 +172,25 @@ func (c *child) stop() error {
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 		return fmt.Errorf("child %d did not stop within 20s of SIGTERM; killed", c.pid())
+	}
+}
+
+// kill ends the child at once (SIGKILL: no shutdown of any kind, its
+// connections dropped by the kernel), as a crash does, and waits for it.
+func (c *child) kill() error {
+	select {
+	case <-c.exited:
+		return fmt.Errorf("child %d exited before it was killed: %v: %s", c.pid(), c.err, c.stderr)
+	default:
+	}
+	if err := c.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("kill child %d: %w", c.pid(), err)
+	}
+	select {
+	case <-c.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("child %d still running 10s after SIGKILL", c.pid())
 	}
 }
 

@@ -82,7 +82,7 @@ func (e *env) natsURL() string { return e.ns.ClientURL() }
 // seed creates the workload's VServer groups in the emulator.
 func (e *env) seed(wl *workload) {
 	for g, backends := range wl.groups {
-		e.sim.CreateGroup(benchRegion, g, backends)
+		e.sim.CreateGroup(wl.region(g), g, backends)
 	}
 }
 

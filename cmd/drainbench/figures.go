@@ -29,7 +29,7 @@ func runFigures(res *trialResult) figures {
 		"rejected":           float64(res.events.rejected),
 	}
 	if res.n > 0 {
-		f["completed_fraction"] = float64(res.events.completed) / float64(res.n)
+		f["completed_fraction"] = float64(res.asExpected()) / float64(res.n)
 		if !res.complete() {
 			// Counts what was fully done: completed, stored and acked.
 			f["completed_fraction"] = min(f["completed_fraction"], float64(res.eventsStored)/float64(res.n),
@@ -60,7 +60,93 @@ func runFigures(res *trialResult) figures {
 		f["cpu_s"] = res.cpu.Seconds()
 		f["cpu_us_per_req"] = res.cpu.Seconds() * 1e6 / float64(res.n)
 	}
+	for name, ms := range res.marks {
+		// A driver's repetitions: their median, and the worst.
+		f[name] = median(ms)
+		f[name+"_max"] = slices.Max(ms)
+	}
 	return f
+}
+
+// isQuotaRefusal says whether an answer's code is the quota's refusal
+// (Throttling.User), not an injected Throttling fault.
+func isQuotaRefusal(code string) bool { return code == slbsim.CodeThrottlingUser }
+
+// removeCounts counts the remove calls of calls: all of them, those
+// throttled (by the quota or a fault), those that succeeded.
+func removeCounts(calls []slbsim.Call) (all, throttled, ok int) {
+	for _, c := range calls {
+		if c.Action != worker.ActionRemove {
+			continue
+		}
+		all++
+		switch c.Code {
+		case "":
+			ok++
+		case slbsim.CodeThrottlingUser, slbsim.CodeThrottling:
+			throttled++
+		}
+	}
+	return all, throttled, ok
+}
+
+// windowsUsed is how many windows of the given length a drain's remove
+// calls spanned, from the window of the first call to that of the last
+// successful one, both counted, as the emulator numbers windows.
+func windowsUsed(calls []slbsim.Call, window time.Duration) float64 {
+	var first, last time.Time
+	for _, c := range calls {
+		if c.Action != worker.ActionRemove {
+			continue
+		}
+		if first.IsZero() || c.Start.Before(first) {
+			first = c.Start
+		}
+		if c.Code == "" && c.Start.After(last) {
+			last = c.Start
+		}
+	}
+	if first.IsZero() || last.IsZero() {
+		return 0
+	}
+	d := int64(window)
+	return float64(last.UnixNano()/d - first.UnixNano()/d + 1)
+}
+
+// windowFigures: a drain under a windowed quota against its bound (the
+// windows it needs), how full its calls were, and how many were throttled.
+func windowFigures(p *plan, _ string, res *trialResult, f figures) {
+	all, throttled, ok := removeCounts(res.calls)
+	f["drain_vs_bound"] = f["drain_s"] / windowBound(p)
+	f["windows_used"] = windowsUsed(res.calls, removeQuota(p.sim).Window)
+	f["throttled_share"] = ratioOf(float64(throttled), float64(all))
+	f["calls_vs_ideal"] = float64(all) / p.ideal
+	f["ok_calls_vs_ideal"] = float64(ok) / p.ideal
+}
+
+// twoRegionFigures: the calls made in each region. drain_s is the healthy
+// region's drain (the drivers time that alone).
+func twoRegionFigures(_ *plan, _ string, res *trialResult, f figures) {
+	var healthy, throttled float64
+	for _, c := range res.calls {
+		if c.Action != worker.ActionRemove {
+			continue
+		}
+		if c.RegionID == benchRegion {
+			healthy++
+		} else {
+			throttled++
+		}
+	}
+	f["healthy_calls"], f["throttled_region_calls"] = healthy, throttled
+	f["msgs_per_s"] = ratioOf(float64(res.n-res.wantFailed), f["drain_s"])
+}
+
+// takeoverFigures: a restart or a failover is its marks; a drain time
+// means nothing there.
+func takeoverFigures(_ *plan, _ string, _ *trialResult, f figures) {
+	delete(f, "drain_s")
+	delete(f, "msgs_per_s")
 }
 
 // burstFigures: calls against the ideal and, for slbdrain, where the extra

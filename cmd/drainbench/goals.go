@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
+	"github.com/slbdrain/slbdrain/worker"
 )
 
 // Each scenario's goals, and the bound each is held to, defined here where
@@ -120,4 +122,86 @@ func judgeThrottle(p *plan, r *result) {
 		ratioOf(r.median(sysNaive, "calls_per_success"), r.median(sysSlbdrain, "calls_per_success")))
 	r.addRatio("naive_drain_vs_slbdrain", "naive drain time (scaled) / slbdrain drain time",
 		ratioOf(r.median(sysNaive, "drain_s"), r.median(sysSlbdrain, "drain_s")))
+}
+
+// removeQuota is the emulator's quota on remove calls in benchRegion.
+func removeQuota(sim slbsim.Config) slbsim.Quota {
+	if q, ok := sim.RegionQuotas[benchRegion][worker.ActionRemove]; ok {
+		return q
+	}
+	return sim.Quotas[worker.ActionRemove]
+}
+
+// windowsNeeded is the fewest windows of the remove quota that can drain
+// the plan: the ideal calls (Σ⌈unique servers per group / 20⌉) at the calls
+// a window leaves the worker, q.Available() (the quota less the share a
+// foreign consumer spends first).
+func windowsNeeded(p *plan) float64 {
+	return math.Ceil(p.ideal / float64(removeQuota(p.sim).Available()))
+}
+
+// windowBound is the time a windowed quota allows a drain, in seconds:
+// the windows it needs × the window, counted from the start of the window
+// it starts in (atWindowStart publishes just after one opens). A drain that
+// spends every window it needs in full ends inside the last of them: by
+// the bound.
+func windowBound(p *plan) float64 {
+	return windowsNeeded(p) * removeQuota(p.sim).Window.Seconds()
+}
+
+// judgeWindow holds a windowed drain to drainGoal × windowBound and, if
+// throttledGoal > 0, its throttled answers to that share of its calls.
+func judgeWindow(drainGoal, throttledGoal float64) func(p *plan, r *result) {
+	return func(p *plan, r *result) {
+		q, bound := removeQuota(p.sim), windowBound(p)
+		r.Params["windows_needed"], r.Params["bound_s"] = windowsNeeded(p), bound
+		r.addGoal(atMost("drain_vs_window_bound",
+			fmt.Sprintf("slbdrain drain / bound ⌈%.0f ideal calls ÷ %d a window⌉ × %s = %.0fs", p.ideal, q.Available(), q.Window, bound),
+			r.median(sysSlbdrain, "drain_s")/bound, drainGoal))
+		throttled := r.median(sysSlbdrain, "throttled_share")
+		if throttledGoal > 0 {
+			r.addGoal(atMost("throttled_share", "slbdrain throttled answers / remove calls", throttled, throttledGoal))
+		} else {
+			r.addRatio("throttled_share", "slbdrain throttled answers / remove calls", throttled)
+		}
+		r.addRatio("calls_vs_ideal", fmt.Sprintf("slbdrain remove calls / ideal %.0f", p.ideal), r.median(sysSlbdrain, "calls_vs_ideal"))
+		r.addRatio("windows_used_vs_needed", fmt.Sprintf("slbdrain windows with calls / %.0f needed", windowsNeeded(p)),
+			r.median(sysSlbdrain, "windows_used")/windowsNeeded(p))
+	}
+}
+
+// judgeTwoRegions: the bound of the healthy region's drain is the same
+// drain alone (sysAlone, in the same run): throttling in another region
+// must not slow it. The throttled region's requests, meanwhile, fail at
+// their deadline, late by at most lateGoal.
+func judgeTwoRegions(_ *plan, r *result) {
+	const goal = 1.05  // × the drain alone
+	const lateGoal = 1 // s after the deadline, the latest of them (issue 10: deadlines everywhere)
+	r.addGoal(atMost("healthy_drain_vs_alone",
+		fmt.Sprintf("slbdrain %s drain while %s is throttled / the same drain alone", benchRegion, throttledRegion),
+		ratioOf(r.median(sysSlbdrain, "drain_s"), r.median(sysAlone, "drain_s")), goal))
+	r.addGoal(atMost("deadline_lateness_s", fmt.Sprintf("%s requests: latest event after the deadline, s", throttledRegion),
+		r.median(sysSlbdrain, "deadline_late_ms_max")/1000, lateGoal))
+}
+
+// judgeRestart: the bound is issue 10's: a graceful restart costs the next
+// drain at most a second, from the old worker's end to the completed event.
+func judgeRestart(_ *plan, r *result) {
+	const goal = 1000 // ms
+	r.addGoal(atMost("restart_to_first_completion_ms",
+		"slbdrain graceful stop's end → the next request's completed event, ms (median of repetitions)",
+		r.median(sysSlbdrain, "restart_ms"), goal))
+	r.addRatio("restart_worst_ms", "slbdrain restart → completed, worst repetition of all runs, ms", r.worst(sysSlbdrain, "restart_ms_max"))
+}
+
+// judgeFailover: the bound is issue 10's: a crash of the active worker
+// costs the next drain at most 5 s, from the SIGKILL to the completed event
+// of a request published at once, served by the standby.
+func judgeFailover(p *plan, r *result) {
+	const goal = 5000 // ms
+	r.addGoal(atMost("crash_failover_ms",
+		fmt.Sprintf("SIGKILL of the active worker → the next request's completed event, ms (median of repetitions; pinned TTL %s, pull expiry %s)",
+			p.cfg.PinnedTTL, p.cfg.PullExpiry),
+		r.median(sysSlbdrain, "failover_ms"), goal))
+	r.addRatio("failover_worst_ms", "failover, worst repetition of all runs, ms", r.worst(sysSlbdrain, "failover_ms_max"))
 }

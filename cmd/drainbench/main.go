@@ -6,8 +6,10 @@
 // Everything runs in this process on loopback: an embedded JetStream server,
 // the SLB emulator, the real worker, and the baselines. Each trial gets a
 // fresh store and emulator. The scenarios (burst, quota, throughput, idle,
-// backlog, throttle) are rows of one table (scenarios.go), run by one runner
-// (runner.go). Output: a table, or with -json one JSON object per scenario
+// backlog, throttle; windowed and windowed-foreign, two-regions: Alibaba's
+// windowed quotas, scaled; restart and failover: a graceful restart and a
+// crash of the active replica) are rows of one table (scenarios.go), run by
+// one runner (runner.go). Output: a table, or with -json one JSON object per scenario
 // and line, each with its figures, ratios and goals.
 //
 // Exit status: 0 when every scenario ran and every request completed (goals

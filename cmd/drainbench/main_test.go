@@ -17,6 +17,7 @@ import (
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
 	"github.com/slbdrain/slbdrain/messages"
+	"github.com/slbdrain/slbdrain/worker"
 )
 
 // TestMain lets the test binary serve as the child process of the backlog
@@ -46,8 +47,12 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every scenario end to end")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	byName := map[string]scenario{}
+	for _, s := range allScenarios() {
+		byName[s.name] = s
+	}
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, []string{"-json", "-runs", "1", "-requests", "60"}, &stdout, &stderr)
 	if code != 0 {
@@ -74,8 +79,8 @@ func TestSmoke(t *testing.T) {
 		if !r.Complete {
 			t.Errorf("%s: not every request completed: %s", r.Scenario, sc.Text())
 		}
-		if len(r.Systems) < 2 {
-			t.Errorf("%s: %d systems, want slbdrain and a baseline", r.Scenario, len(r.Systems))
+		if want := len(byName[r.Scenario].systems(&plan{})); len(r.Systems) != want {
+			t.Errorf("%s: %d systems, want %d (slbdrain, its variants, its baseline)", r.Scenario, len(r.Systems), want)
 		}
 		for _, s := range r.Systems {
 			if len(s.Runs) != 1 {
@@ -267,7 +272,7 @@ func TestSizes(t *testing.T) {
 func TestBounds(t *testing.T) {
 	plans := map[string]*plan{}
 	for _, s := range allScenarios() {
-		if !slices.Contains([]string{"quota", "throttle"}, s.name) {
+		if !slices.Contains([]string{"quota", "throttle", "idle"}, s.name) {
 			continue
 		}
 		p, err := s.plan(options{}, s.requests, s.groups)
@@ -283,6 +288,199 @@ func TestBounds(t *testing.T) {
 	// 2,000 servers over 100 groups: 100 calls, 65% of calls succeed, 50/s.
 	if got, want := faultAdjustedBound(plans["throttle"]), 100/0.65/50; math.Abs(got-want) > 1e-9 {
 		t.Errorf("fault-adjusted bound %vs, want %vs", got, want)
+	}
+}
+
+// TestWindowBounds checks the windowed rows' bounds on their own workloads,
+// at their size and at the smoke test's.
+func TestWindowBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		o             options
+		ideal         float64
+		windows, secs float64
+	}{
+		// 3,000 servers over 30 groups: 100 each, 5 calls each, 150 calls;
+		// 15 a window: 10 windows of 2 s.
+		{"windowed", options{}, 150, 10, 20},
+		// The other tool spends round(0.3 × 15) = 5 of each window: 10 left,
+		// 15 windows.
+		{"windowed-foreign", options{}, 150, 15, 30},
+		// -requests 60: one group of 60 servers, 3 calls, one window.
+		{"windowed", options{requests: 60}, 3, 1, 2},
+		{"windowed-foreign", options{requests: 60}, 3, 1, 2},
+	} {
+		s := scenarioNamed(t, tc.name)
+		size := s.sizes(tc.o)[0]
+		p, err := s.plan(tc.o, size.n, size.groups)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if p.ideal != tc.ideal || windowsNeeded(p) != tc.windows || windowBound(p) != tc.secs {
+			t.Errorf("%s at %d requests: ideal %v, %v windows, bound %vs; want %v, %v, %vs",
+				tc.name, p.n, p.ideal, windowsNeeded(p), windowBound(p), tc.ideal, tc.windows, tc.secs)
+		}
+		// The worker is told the account's quota, not what the other tool
+		// leaves of it.
+		if got := p.cfg.Quotas[worker.ActionRemove]; got != (worker.Quota{Calls: 15, Window: 2 * time.Second}) {
+			t.Errorf("%s: worker told %s, want 15/2s", tc.name, got)
+		}
+	}
+	// The other rows keep their ceiling per second as the worker's quota.
+	p, err := scenarioNamed(t, "quota").plan(options{}, 2000, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.cfg.Quotas[worker.ActionRemove]; got != (worker.Quota{Calls: 20, Window: time.Second}) {
+		t.Errorf("quota row: worker told %s, want 20/1s", got)
+	}
+}
+
+func scenarioNamed(t *testing.T, name string) scenario {
+	t.Helper()
+	all := allScenarios()
+	i := slices.IndexFunc(all, func(s scenario) bool { return s.name == name })
+	if i < 0 {
+		t.Fatalf("no scenario %s", name)
+	}
+	return all[i]
+}
+
+func TestWindowsUsedAndNextWindow(t *testing.T) {
+	w := 2 * time.Second
+	t0 := time.Unix(1_000_000, 0) // a window's start: 1,000,000 s is a multiple of 2 s
+	call := func(at time.Duration, code string) slbsim.Call {
+		return slbsim.Call{Action: worker.ActionRemove, Code: code, Start: t0.Add(at)}
+	}
+	calls := []slbsim.Call{
+		call(10*time.Millisecond, ""),
+		call(1990*time.Millisecond, ""),
+		{Action: "DescribeVServerGroupAttribute", Start: t0.Add(9 * time.Second)}, // not a remove call
+		call(4100*time.Millisecond, ""),                                           // the third window
+		call(6500*time.Millisecond, slbsim.CodeThrottlingUser),                    // throttled: not counted as used
+	}
+	if got := windowsUsed(calls, w); got != 3 {
+		t.Errorf("windows used = %v, want 3", got)
+	}
+	if got := windowsUsed(nil, w); got != 0 {
+		t.Errorf("windows used of no calls = %v, want 0", got)
+	}
+	if all, throttled, ok := removeCounts(calls); all != 4 || throttled != 1 || ok != 3 {
+		t.Errorf("remove counts %d/%d/%d, want 4 calls, 1 throttled, 3 ok", all, throttled, ok)
+	}
+	for at, want := range map[time.Duration]time.Duration{0: 2 * time.Second, 1999 * time.Millisecond: 2 * time.Second, 2 * time.Second: 4 * time.Second} {
+		if got := nextWindow(t0.Add(at), w); !got.Equal(t0.Add(want)) {
+			t.Errorf("next window after +%s: +%s, want +%s", at, got.Sub(t0), want)
+		}
+	}
+}
+
+func TestTwoRegionWorkload(t *testing.T) {
+	wl := twoRegionWorkload(40, 4, 6, 2, throttledRegion, 8)
+	healthy, stuck := 0, 0
+	for _, r := range wl.reqs {
+		if err := r.Validate(); err != nil {
+			t.Fatalf("%s: %v", r.RequestID, err)
+		}
+		if got := wl.region(r.VServerGroupID); got != r.RegionID {
+			t.Errorf("%s: group %s seeded in %s, request in %s", r.RequestID, r.VServerGroupID, got, r.RegionID)
+		}
+		if r.RegionID == benchRegion {
+			healthy++
+		} else {
+			stuck++
+		}
+	}
+	if healthy != 40 || stuck != 6 || len(wl.groups) != 6 || len(wl.regionOf) != 2 {
+		t.Errorf("%d healthy and %d stuck requests over %d groups (%d in %s), want 40 and 6 over 4+2",
+			healthy, stuck, len(wl.groups), len(wl.regionOf), throttledRegion)
+	}
+	ids := map[string]bool{}
+	for _, r := range wl.reqs {
+		if ids[r.RequestID] {
+			t.Errorf("request id %s twice", r.RequestID)
+		}
+		ids[r.RequestID] = true
+	}
+	p, err := scenarioNamed(t, "two-regions").plan(options{}, 400, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &trialRun{p: p}
+	msgs, stuckReqs := tr.byRegion()
+	if len(msgs) != 400 || len(stuckReqs) != 40 {
+		t.Errorf("two-regions: %d healthy, %d stuck; want 400 and 40", len(msgs), len(stuckReqs))
+	}
+	if q := removeQuota(p.sim); q != (slbsim.Quota{Calls: 90, Window: time.Minute}) {
+		t.Errorf("healthy region's remove quota %s, want Alibaba's 90/60s", q)
+	}
+	if q := p.sim.RegionQuotas[throttledRegion][worker.ActionRemove]; q.Available() != 0 {
+		t.Errorf("throttled region's remove quota %s leaves %d calls, want none", q, q.Available())
+	}
+}
+
+func TestCompleteWithExpectedFailures(t *testing.T) {
+	r := &trialResult{n: 10, wantFailed: 2, events: eventCounts{completed: 8, failed: 2}, eventsStored: 10}
+	if !r.complete() || r.asExpected() != 10 {
+		t.Errorf("8 completed and the 2 expected failures: complete %v, as expected %d", r.complete(), r.asExpected())
+	}
+	r.events = eventCounts{completed: 7, failed: 3}
+	if r.complete() || r.asExpected() != 9 {
+		t.Errorf("a third failure: complete %v, as expected %d; want false, 9", r.complete(), r.asExpected())
+	}
+	r = &trialResult{n: 3, events: eventCounts{completed: 3}, eventsStored: 3}
+	if !r.complete() {
+		t.Error("3 of 3 completed, none expected to fail: not complete")
+	}
+}
+
+func TestMarksAndLatencyFigures(t *testing.T) {
+	res := &trialResult{n: 1}
+	for _, ms := range []int{900, 300, 400} {
+		res.mark("restart_ms", time.Duration(ms)*time.Millisecond)
+	}
+	f := runFigures(res)
+	if f["restart_ms"] != 400 || f["restart_ms_max"] != 900 {
+		t.Errorf("restart %v ms, worst %v; want the median 400 and the worst 900", f["restart_ms"], f["restart_ms_max"])
+	}
+	res = &trialResult{n: 3, latencies: []float64{21, 23, 22}, calls: []slbsim.Call{
+		{Action: worker.ActionRemove, Start: time.Unix(0, 0), End: time.Unix(0, int64(20500*time.Microsecond))},
+	}}
+	f = figures{}
+	latencyFigures(&plan{}, sysSlbdrain, res, f)
+	if got := f["p50_over_api_ms"]; math.Abs(got-1.5) > 1e-9 {
+		t.Errorf("p50 − API p50 = %v ms, want 22 − 20.5 = 1.5", got)
+	}
+}
+
+// TestRowSystems: a variant runs slbdrain under its own name and driver,
+// and is never taken for a sampled baseline.
+func TestRowSystems(t *testing.T) {
+	s := scenarioNamed(t, "two-regions")
+	p := &plan{sampled: true}
+	var names []string
+	for _, sys := range s.systems(p) {
+		names = append(names, sys.name)
+		if sys.impl() != sysSlbdrain || p.sampledBy(sys.name) {
+			t.Errorf("%s: starts %s, sampled %v; want slbdrain, not sampled", sys.name, sys.impl(), p.sampledBy(sys.name))
+		}
+	}
+	if !slices.Equal(names, []string{sysSlbdrain, sysAlone}) {
+		t.Errorf("two-regions systems %v", names)
+	}
+	q := scenarioNamed(t, "quota")
+	p = &plan{sampled: true, baseline: q.baseline}
+	if !p.sampledBy(sysNaive) || p.sampledBy(sysSlbdrain) {
+		t.Error("quota: the naive baseline is sampled, slbdrain is not")
+	}
+	for _, name := range []string{"restart", "failover"} {
+		s := scenarioNamed(t, name)
+		if got := s.sizes(options{requests: 60}); !slices.Equal(got, []size{{1, 1}}) {
+			t.Errorf("%s -requests 60: sizes %v, want one repetition", name, got)
+		}
+		if got := s.sizes(options{}); !slices.Equal(got, []size{{takeoverRepetitions, 1}}) {
+			t.Errorf("%s: sizes %v, want %d repetitions", name, got, takeoverRepetitions)
+		}
 	}
 }
 

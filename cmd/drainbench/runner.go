@@ -31,13 +31,24 @@ type scenario struct {
 	warmup func(n int) int
 	sim    slbsim.Config // of every trial; the seed is the run's
 	slbQPS float64       // the worker's ceiling, calls/s; 0: its default
-	drive  driver        // nil: whileRunning
+	// quota, if set, is the remove quota the worker is told, as an
+	// operator tells it the account's with --slb-quota. Zero: the ceiling
+	// per 1 s window (with Alibaba's default, 90 calls a minute, every row
+	// would measure that).
+	quota worker.Quota
+	drive driver // nil: whileRunning
+	// repeats: requests counts repetitions (of a restart, a failover), not
+	// a drain's size; -requests makes it one.
+	repeats bool
 	// baseline, if set, runs beside slbdrain. With sampled set, it drains
 	// only that share of the requests and its time and counts are scaled
 	// up: exact for a baseline whose pace is one call per request at a
 	// fixed rate.
 	baseline string
 	sampled  share
+	// variants run slbdrain again beside the first, each under its own
+	// name and driver: the same drain with nothing else going on, say.
+	variants []variant
 	inChild  bool    // both systems in processes of their own, so memory and CPU are theirs alone
 	watch    reading // of the in-process worker's metrics, every 100ms while it drains
 	describe func(p *plan) string
@@ -49,6 +60,12 @@ type scenario struct {
 	judge   func(p *plan, r *result)
 	columns []column
 	notes   []string
+}
+
+// variant is slbdrain driven another way, shown as a system of its own.
+type variant struct {
+	name  string
+	drive driver
 }
 
 // share is a fraction of the requests, in the quick and the full set.
@@ -63,6 +80,7 @@ type plan struct {
 	sim       slbsim.Config
 	cfg       worker.Config
 	ideal     float64 // Σ⌈unique servers per group / 20⌉: see idealCalls
+	baseline  string  // the row's baseline, if any
 	sampled   bool
 	sample    int // requests a sampled baseline drains
 	drive     driver
@@ -72,7 +90,7 @@ type plan struct {
 }
 
 // sampledBy says whether sys drains only a sample of the requests.
-func (p *plan) sampledBy(sys string) bool { return p.sampled && sys != sysSlbdrain }
+func (p *plan) sampledBy(sys string) bool { return p.sampled && sys == p.baseline }
 
 // scale is what the counts of sys are multiplied by to stand for all the
 // requests.
@@ -110,6 +128,8 @@ type size struct{ n, groups int }
 // or -requests.
 func (s scenario) sizes(o options) []size {
 	switch {
+	case o.requests > 0 && s.repeats:
+		return []size{{1, s.groups}}
 	case o.requests > 0:
 		n, g := o.scale(s.requests, s.groups)
 		return []size{{n, g}}
@@ -125,7 +145,7 @@ func (s scenario) sizes(o options) []size {
 
 func (s scenario) plan(o options, n, groups int) (*plan, error) {
 	p := &plan{n: n, groups: groups, sim: s.sim, cfg: benchConfig(), drive: s.drive, watch: s.watch,
-		sample: n, timeout: trialTimeout(n), blockRate: o.blockRate}
+		baseline: s.baseline, sample: n, timeout: trialTimeout(n), blockRate: o.blockRate}
 	if p.drive == nil {
 		p.drive = whileRunning
 	}
@@ -135,9 +155,11 @@ func (s scenario) plan(o options, n, groups int) (*plan, error) {
 	if s.slbQPS > 0 {
 		p.cfg.SLBQPS = s.slbQPS
 	}
-	// The worker is told the remove quota is its ceiling, per second: with
-	// Alibaba's default (90 calls a minute) every row would measure that.
-	p.cfg.Quotas = map[string]worker.Quota{worker.ActionRemove: {Calls: int(math.Ceil(p.cfg.SLBQPS)), Window: time.Second}}
+	q := s.quota
+	if q == (worker.Quota{}) {
+		q = worker.Quota{Calls: int(math.Ceil(p.cfg.SLBQPS)), Window: time.Second}
+	}
+	p.cfg.Quotas = map[string]worker.Quota{worker.ActionRemove: q}
 	if s.sampled != (share{}) {
 		p.sampled, p.sample = true, o.naiveSampleOf(n, s.sampled.quick, s.sampled.full)
 	}
@@ -157,20 +179,15 @@ func (s scenario) runAt(ctx context.Context, o options, n, groups int) (*result,
 		return nil, err
 	}
 	r := newResult(s.name, s.describe(p), o, start, s.paramsOf(p))
+	var order []string
 	var systems []system
-	order := []string{sysSlbdrain}
-	if s.baseline != "" {
-		order = append(order, s.baseline)
-	}
-	for _, name := range order {
-		if o.systems != nil && !o.systems[name] {
+	for _, sys := range s.systems(p) {
+		order = append(order, sys.name)
+		if o.systems != nil && !o.systems[sys.impl()] {
 			continue
 		}
-		cfg := p.cfg
-		if name != sysSlbdrain {
-			cfg = baselineConfig(cfg, p.timeout)
-		}
-		systems = append(systems, system{name: name, cfg: cfg, inChild: s.inChild, profiles: o.childProfiles})
+		sys.inChild, sys.profiles = s.inChild, o.childProfiles
+		systems = append(systems, sys)
 	}
 	label := s.name
 	if len(s.fullSizes) > 0 {
@@ -205,6 +222,19 @@ func (s scenario) runAt(ctx context.Context, o options, n, groups int) (*result,
 	return r, nil
 }
 
+// systems are the row's systems in order: slbdrain, its variants, the
+// baseline.
+func (s scenario) systems(p *plan) []system {
+	out := []system{{name: sysSlbdrain, cfg: p.cfg}}
+	for _, v := range s.variants {
+		out = append(out, system{name: v.name, kind: sysSlbdrain, cfg: p.cfg, drive: v.drive})
+	}
+	if s.baseline != "" {
+		out = append(out, system{name: s.baseline, cfg: baselineConfig(p.cfg, p.timeout)})
+	}
+	return out
+}
+
 // paramsOf are the parameters every row shows, then the row's own.
 func (s scenario) paramsOf(p *plan) map[string]any {
 	m := map[string]any{"requests": p.n, "groups": p.groups, "slb_qps": p.cfg.SLBQPS}
@@ -223,6 +253,10 @@ func (s scenario) paramsOf(p *plan) map[string]any {
 	if p.sim.Faults.ServiceUnavailable > 0 {
 		m["service_unavailable"] = p.sim.Faults.ServiceUnavailable
 	}
+	if q := removeQuota(p.sim); q.Limited() {
+		m["quota"] = q.String()
+	}
+	m["worker_quota"] = p.cfg.Quotas[worker.ActionRemove].String()
 	if p.sampled {
 		m["naive_sample_requests"] = p.sample
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,22 +20,31 @@ const (
 	sysSlbdrain = "slbdrain"
 	sysRaw      = "raw"
 	sysNaive    = "naive"
+	// sysAlone is slbdrain on the same drain with nothing else going on,
+	// a variant the two-regions row compares with.
+	sysAlone = "slbdrain-alone"
 )
 
 // system is one way of draining (slbdrain's worker or a baseline), with the
 // configuration it is started with.
 type system struct {
-	name     string
+	name string // as the output shows it
+	// kind is the system started, when name is a variant's ("": name).
+	kind     string
 	cfg      worker.Config
+	drive    driver        // nil: the plan's
 	inChild  bool          // in a process of its own, so that its memory and CPU are its alone
 	profiles childProfiles // of the child, if profiling
 }
 
+// impl is the system started: slbdrain, naive or raw.
+func (s system) impl() string { return cmp.Or(s.kind, s.name) }
+
 func (s system) start(ctx context.Context, natsURL, slbURL string) (*running, error) {
 	if s.inChild {
-		return startChild(ctx, childSpec{System: s.name, NatsURL: natsURL, SLBURL: slbURL, Config: s.cfg, Profiles: s.profiles})
+		return startChild(ctx, childSpec{System: s.impl(), NatsURL: natsURL, SLBURL: slbURL, Config: s.cfg, Profiles: s.profiles})
 	}
-	return startHere(ctx, s.name, natsURL, slbURL, s.cfg)
+	return startHere(ctx, s.impl(), natsURL, slbURL, s.cfg)
 }
 
 // startHere starts the system called name in this process. A new baseline
@@ -63,6 +73,9 @@ type running struct {
 	gather prometheus.Gatherer
 	// child is the process the system runs in, when it has its own.
 	child *child
+	// kill ends a system in a child process at once (SIGKILL), as a crash
+	// does; nil for one in this process.
+	kill func() error
 }
 
 // benchConfig is the worker configuration every system starts from: the

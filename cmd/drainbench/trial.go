@@ -16,6 +16,10 @@ import (
 // trialResult is what one trial measured.
 type trialResult struct {
 	n int
+	// wantFailed is how many of the n requests the row expects to fail
+	// (their deadline passes while their region is throttled); the rest
+	// must complete.
+	wantFailed int
 	// elapsed runs from the first publish (or, for a backlog, from the
 	// system's start) to the last request's event.
 	elapsed      time.Duration
@@ -31,6 +35,17 @@ type trialResult struct {
 	peakHeap     int64         // child only: largest live Go heap
 	cpu          time.Duration // child only
 	samples      []sample
+	// marks are a driver's own timings, ms, one per repetition, by name
+	// (a restart's time to its first completion, say).
+	marks map[string][]float64
+}
+
+// mark records one repetition's timing under name, in ms.
+func (r *trialResult) mark(name string, d time.Duration) {
+	if r.marks == nil {
+		r.marks = map[string][]float64{}
+	}
+	r.marks[name] = append(r.marks[name], float64(d)/float64(time.Millisecond))
 }
 
 type sample struct {
@@ -38,10 +53,17 @@ type sample struct {
 	v  float64
 }
 
-// complete says whether every request ended completed, exactly once in the
-// events stream, and was acked.
+// complete says whether every request ended as the row expects (completed,
+// or failed for the wantFailed), exactly once in the events stream, and was
+// acked.
 func (r *trialResult) complete() bool {
-	return !r.timedOut && r.events.completed == r.n && r.eventsStored == uint64(r.n) && r.requestsLeft == 0
+	return !r.timedOut && r.events.completed == r.n-r.wantFailed && r.events.failed == r.wantFailed &&
+		r.eventsStored == uint64(r.n) && r.requestsLeft == 0
+}
+
+// asExpected counts the requests that ended as the row expects.
+func (r *trialResult) asExpected() int {
+	return min(r.events.completed, r.n-r.wantFailed) + min(r.events.failed, r.wantFailed)
 }
 
 // A driver puts a trial's requests before the system: it starts the system
@@ -77,7 +99,11 @@ func runTrial(ctx context.Context, p *plan, sys system, run int) (res *trialResu
 	e.events.expect(len(msgs))
 	tr := &trialRun{p: p, msgs: msgs, e: e, sys: sys, res: &trialResult{n: len(msgs)}}
 	defer func() { err = errors.Join(err, tr.stop()) }()
-	if err := p.drive(ctx, tr); err != nil {
+	drive := p.drive
+	if sys.drive != nil {
+		drive = sys.drive
+	}
+	if err := drive(ctx, tr); err != nil {
 		return nil, err
 	}
 	res = tr.res
@@ -103,6 +129,15 @@ func runTrial(ctx context.Context, p *plan, sys system, run int) (res *trialResu
 		res.cpu, res.peakHeap = proc.cpu(), proc.peakHeap
 	}
 	return res, nil
+}
+
+// expect makes msgs the trial's requests, of which the row expects failing
+// to fail: a driver that publishes other requests than the plan's says so
+// before it publishes.
+func (tr *trialRun) expect(msgs []*nats.Msg, failing int) {
+	tr.msgs = msgs
+	tr.res.n, tr.res.wantFailed = len(msgs), failing
+	tr.e.events.expect(len(msgs))
 }
 
 // start starts the system and, if ready, waits until it takes work.
@@ -135,6 +170,12 @@ func whileRunning(ctx context.Context, tr *trialRun) error {
 	if err := tr.start(ctx, true); err != nil {
 		return err
 	}
+	return tr.publishAndDrain(ctx)
+}
+
+// publishAndDrain publishes every request at once and waits for their
+// events, timed from the first publish.
+func (tr *trialRun) publishAndDrain(ctx context.Context) error {
 	t0 := time.Now()
 	if err := tr.e.publishAll(ctx, tr.msgs); err != nil {
 		return err

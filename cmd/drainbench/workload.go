@@ -20,6 +20,16 @@ type workload struct {
 	// groups maps a group id to the backend servers to seed it with: the
 	// union of the servers the requests name.
 	groups map[string][]slbsim.Backend
+	// regionOf names the region of a group that is not in benchRegion.
+	regionOf map[string]string
+}
+
+// region is the region group g lives in.
+func (wl *workload) region(g string) string {
+	if r, ok := wl.regionOf[g]; ok {
+		return r
+	}
+	return benchRegion
 }
 
 func benchGroupID(g int) string     { return fmt.Sprintf("rsp-bench%05d", g) }
@@ -92,6 +102,26 @@ func (wl *workload) add(req messages.DrainRequest, seen map[string]bool) {
 			slbsim.Backend{ServerID: s.ServerID, Port: s.Port, Type: s.Type})
 	}
 }
+
+// twoRegionWorkload is uniformWorkload(n, groups) in benchRegion followed by
+// stuck single-server requests over stuckGroups groups of region, each
+// with a server of its own.
+func twoRegionWorkload(n, groups, stuck, stuckGroups int, region string, seed uint64) *workload {
+	wl := uniformWorkload(n, groups, seed)
+	wl.regionOf = make(map[string]string)
+	seen := make(map[string]bool)
+	for k := range stuck {
+		g := k % stuckGroups
+		r := benchRequest(n+k, g, []messages.BackendServer{{ServerID: stuckServerID(g, k/stuckGroups), Port: 80, Type: messages.TypeECS}})
+		r.RegionID, r.VServerGroupID = region, stuckGroupID(g)
+		wl.regionOf[r.VServerGroupID] = region
+		wl.add(r, seen)
+	}
+	return wl
+}
+
+func stuckGroupID(g int) string     { return fmt.Sprintf("rsp-stuck%05d", g) }
+func stuckServerID(g, k int) string { return fmt.Sprintf("i-stuck%05d-%05d", g, k) }
 
 // idealCalls is Σ⌈unique servers per group / maxBatch⌉ over reqs: the fewest
 // API calls that can take their servers out.
