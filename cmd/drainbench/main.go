@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mutexProf   = fs.String("mutexprofile", "", "write a mutex contention profile to `file` (records every event: slows the run)")
 		showMachine = fs.Bool("machine", false, "print the machine description and exit")
 		systemList  = fs.String("systems", "", "comma-separated systems to run (slbdrain, naive, raw; default all): to profile one alone")
+		tableOut    = fs.String("table-out", "", "also write the tables and the goals, as printed without -json, to `file`: one run, both forms")
 	)
 	fs.IntVar(&o.runs, "runs", 3, "runs of each system per scenario (medians are reported)")
 	fs.BoolVar(&o.full, "full", false, "full set: backlog as a 10k/50k/100k scale curve")
@@ -127,6 +128,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.blockRate = 1
 	}
 
+	tables := io.Discard
+	if *tableOut != "" {
+		f, err := os.Create(*tableOut)
+		if err != nil {
+			fmt.Fprintln(stderr, "drainbench:", err)
+			return 1
+		}
+		defer f.Close()
+		tables = f
+	}
 	stopProfiles, err := startProfiles(*cpuProfile, *blockProf, *mutexProf)
 	if err != nil {
 		fmt.Fprintln(stderr, "drainbench:", err)
@@ -157,11 +168,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			} else {
 				writeTable(stdout, r)
 			}
+			writeTable(tables, r)
 		}
 		results = append(results, rs...)
 	}
-	if !*asJSON && len(results) > 0 {
-		writeSummary(stdout, results)
+	if len(results) > 0 {
+		if !*asJSON {
+			writeSummary(stdout, results)
+		}
+		writeSummary(tables, results)
 	}
 	if err := stopProfiles(*memProfile, *blockProf, *mutexProf); err != nil {
 		fmt.Fprintln(stderr, "drainbench:", err)
