@@ -209,3 +209,23 @@ func containsFold(s, substr string) bool {
 	}
 	return false
 }
+
+// GroupWide reports whether a permanent error is about the call as a whole
+// (the group does not exist, a RAM policy denies it) rather than about one
+// of its backend servers. A group-wide error fails every request in the
+// call at once; any other permanent error is narrowed down by splitting the
+// call, so that one bad server fails only itself.
+func GroupWide(err error) bool {
+	code := Code(err)
+	switch {
+	case strings.HasPrefix(code, prefixForbidden),
+		strings.HasPrefix(code, "InvalidVServerGroupId"),
+		strings.HasPrefix(code, "InvalidLoadBalancerId"):
+		return true
+	case code == "InvalidParameter":
+		// Alibaba answers an unknown group with the generic code and names
+		// the parameter in the message.
+		return strings.Contains(Message(err), "VServerGroupId")
+	}
+	return false
+}

@@ -229,3 +229,24 @@ func BenchmarkClassify(b *testing.B) {
 		_ = Classify(errs[i%len(errs)])
 	}
 }
+
+func TestGroupWide(t *testing.T) {
+	for _, c := range []struct {
+		status    int
+		code, msg string
+		want      bool
+	}{
+		{404, "InvalidParameter", "The specified VServerGroupId does not exist.", true},
+		{403, "Forbidden.RAM", "User not authorized to operate on the specified resource.", true},
+		{404, "InvalidLoadBalancerId.NotFound", "The specified LoadBalancerId does not exist.", true},
+		{404, "InvalidServerId.NotFound", "The specified ServerId does not exist.", false},
+		{400, "BackendServer.InvalidType", "The backend server type is invalid.", false},
+		{400, "InvalidParameter", "The specified Port is invalid.", false},
+		{400, "UnknownError", "", false},
+	} {
+		err := sdkerrors.NewServerError(c.status, `{"Code":"`+c.code+`","Message":"`+c.msg+`","RequestId":"r"}`, "")
+		if got := GroupWide(err); got != c.want {
+			t.Errorf("%s %q: GroupWide %v, want %v", c.code, c.msg, got, c.want)
+		}
+	}
+}

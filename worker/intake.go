@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -46,6 +47,7 @@ func (w *Worker) intake(msg jetstream.Msg) {
 		w.admit(r) // an unreadable id cannot have been seen before
 		return
 	}
+	w.recall.pending.Add(1)
 	w.recall.queue <- r
 }
 
@@ -109,7 +111,8 @@ func truncateRunes(s string, n int) (string, bool) {
 // redelivered after its event was stored, is acked with no API call and no
 // second event. A pool of askers works the queue.
 type recall struct {
-	queue chan *request
+	queue   chan *request
+	pending atomic.Int64 // queued or being looked up
 }
 
 // recallAskers is how many lookups are in flight at once.
@@ -126,6 +129,7 @@ func (w *Worker) runRecall(ctx context.Context) {
 			return
 		case r := <-w.recall.queue:
 			w.lookUp(ctx, r)
+			w.recall.pending.Add(-1)
 		}
 	}
 }

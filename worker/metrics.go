@@ -27,6 +27,7 @@ type metrics struct {
 	knownOutcomes         prometheus.Counter
 	outcomeLookupFailures prometheus.Counter
 	activeReplica         prometheus.Gauge
+	bisections            prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -76,6 +77,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "slbdrain_known_outcomes_total", Help: "Requests whose id already had a remembered outcome: acked with no call and no event."}),
 		outcomeLookupFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slbdrain_outcome_lookup_failures_total", Help: "Outcomes bucket lookups that failed; the request was handled as new."}),
+		bisections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_call_splits_total", Help: "Calls split in halves after a permanent error, to find the backend servers the API refuses."}),
 		activeReplica: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "slbdrain_active_replica", Help: "1 while this replica holds the consumer's pin (drains), 0 as a standby or before it knows."}),
 	}
@@ -83,7 +86,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.requestsReceived, m.redeliveries, m.outcomes, m.apiCalls, m.apiCallDuration,
 			m.serversPerCall, m.requestLatency, m.callsInFlight, m.heldRequests, m.activeGroups,
 			m.rateLimit, m.publishFailures, m.credentialsFailing, m.consumerPending, m.consumerAckPending,
-			m.quotaShare, m.quotaWindowsSpent, m.notRemoved, m.knownOutcomes, m.outcomeLookupFailures, m.activeReplica)
+			m.quotaShare, m.quotaWindowsSpent, m.notRemoved, m.knownOutcomes, m.outcomeLookupFailures, m.activeReplica, m.bisections)
 	}
 	return m
 }

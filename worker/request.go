@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,27 @@ type request struct {
 	// notRemovedSeen: a remove call succeeded but its answer still listed
 	// one of the request's servers; at the deadline it fails NotRemoved.
 	notRemovedSeen bool
+	// failures are servers the API refused permanently, each found alone
+	// by splitting its call; they count as done, not removed.
+	failures []serverFailure
+}
+
+// serverFailure is one backend server the API refused, and why.
+type serverFailure struct {
+	i             int // in req.BackendServers
+	code, message string
+}
+
+// failureError is the event's error of a request some of whose servers the
+// API refused: the first refusal's code, and every refused server named.
+func (r *request) failureError() *messages.Error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d backend servers refused", len(r.failures), len(r.removed))
+	for _, f := range r.failures {
+		s := r.req.BackendServers[f.i]
+		fmt.Fprintf(&b, "; %s:%d: %s %s", s.ServerID, s.Port, f.code, f.message)
+	}
+	return &messages.Error{Code: r.failures[0].code, Message: b.String()}
 }
 
 func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry time.Duration, now time.Time) *request {

@@ -154,6 +154,9 @@ type scheduler struct {
 	emit    func([]report) // hands finished requests to the reporter; called without mu held
 	m       *metrics
 	backlog atomic.Bool // the consumer has requests not yet delivered
+	// arriving says whether requests are on their way to add (taken from
+	// the stream, their outcome being looked up): company for lingering groups.
+	arriving func() bool
 
 	mu      sync.Mutex
 	groups  map[groupKey]*group
@@ -162,9 +165,9 @@ type scheduler struct {
 	callSeq uint64
 }
 
-func newScheduler(cfg schedulerConfig, clock Clock, held func() int, emit func([]report), m *metrics) *scheduler {
+func newScheduler(cfg schedulerConfig, clock Clock, held func() int, arriving func() bool, emit func([]report), m *metrics) *scheduler {
 	cfg.maxLinger = max(cfg.linger, cfg.maxLinger)
-	return &scheduler{cfg: cfg, clock: clock, signal: make(chan struct{}, 1), held: held, emit: emit, m: m,
+	return &scheduler{cfg: cfg, clock: clock, signal: make(chan struct{}, 1), held: held, arriving: arriving, emit: emit, m: m,
 		groups: make(map[groupKey]*group), regions: make(map[string]*region)}
 }
 
@@ -403,7 +406,7 @@ func (s *scheduler) timerFired(g *group, wake uint64) {
 // lingerForBacklog says whether partial batches should wait: the stream has
 // requests not yet delivered, and the worker may still take more of them.
 func (s *scheduler) lingerForBacklog() bool {
-	return s.cfg.linger > 0 && !s.flush && s.backlog.Load() && s.held() < s.cfg.holdLimit
+	return s.cfg.linger > 0 && !s.flush && (s.backlog.Load() || s.arriving()) && s.held() < s.cfg.holdLimit
 }
 
 // lingerDue: lingering → lingering (more company is coming) or ready.
@@ -621,7 +624,7 @@ func (s *scheduler) succeeded(cl *call, remaining []messages.BackendServer, now 
 		}
 		progress = append(progress, messages.Progress{RequestID: r.req.RequestID, Removed: r.removedCount(), Total: len(r.removed)})
 		if r.remaining == 0 {
-			reports = finish(r, messages.StatusCompleted, nil, now, reports)
+			reports = settleDone(r, now, reports)
 		} else if r.inFlight == 0 {
 			reports = expireIfDue(r, now, reports) // its deadline came during the call
 		}
@@ -653,35 +656,52 @@ func (s *scheduler) backOff(g *group, now time.Time, reports []report) []report 
 	return s.armRetry(g, now, reports)
 }
 
-// failedPermanently fails the call's requests, or, when it carried several,
-// splits it per request first: one bad server must not fail its neighbours.
+// settleDone finishes a request none of whose servers is left to try:
+// completed, or failed when the API refused some of them.
+func settleDone(r *request, now time.Time, reports []report) []report {
+	if len(r.failures) > 0 {
+		return finish(r, messages.StatusFailed, r.failureError(), now, reports)
+	}
+	return finish(r, messages.StatusCompleted, nil, now, reports)
+}
+
+// failedPermanently handles a permanent error. One about the call as a
+// whole (the group does not exist, a RAM policy denies it) fails every
+// request in it. Any other is narrowed down: the call is split in halves,
+// each sent alone (≤ log₂ 20 more calls per bad server), until the servers
+// the API refuses stand alone; those fail, named in their requests' events,
+// and the rest is removed. Slots keep all their requests, so a server that
+// several requests asked for is accounted for in each of them.
 // Called with mu held.
 func (s *scheduler) failedPermanently(cl *call, res callResult, now time.Time) (reports []report) {
 	g := cl.g
-	live := cl.reqs[:0:0]
-	for _, r := range cl.reqs {
-		if !r.isDecided() {
-			live = append(live, r)
+	var live []*slot
+	for _, sl := range cl.slots {
+		if sl.live() {
+			live = append(live, sl)
 		}
 	}
-	if len(live) > 1 && !g.last.solo {
-		subs := make([][]*slot, 0, len(live))
-		for _, r := range live {
-			var sub []*slot
-			for _, sl := range cl.slots {
-				for _, w := range sl.waiters {
-					if w.r == r {
-						sub = append(sub, &slot{server: sl.server, waiters: []waiter{w}})
-					}
-				}
-			}
-			subs = append(subs, sub)
-		}
-		g.isolated = append(subs, g.isolated...)
-	} else {
+	switch {
+	case retry.GroupWide(res.err):
 		e := &messages.Error{Code: retry.Code(res.err), Message: retry.Message(res.err)}
-		for _, r := range live {
+		for _, r := range cl.reqs {
 			reports = finish(r, messages.StatusFailed, e, now, reports)
+		}
+	case len(live) > 1:
+		half := len(live) / 2
+		g.isolated = append([][]*slot{live[:half:half], live[half:]}, g.isolated...)
+		s.m.bisections.Inc()
+	case len(live) == 1:
+		code, message := retry.Code(res.err), retry.Message(res.err)
+		for _, w := range live[0].waiters {
+			r := w.r
+			if r.isDecided() || r.removed[w.i] {
+				continue
+			}
+			r.failures = append(r.failures, serverFailure{i: w.i, code: code, message: message})
+			if r.remaining--; r.remaining == 0 {
+				reports = settleDone(r, now, reports)
+			}
 		}
 	}
 	g.last = nil

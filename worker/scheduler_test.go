@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +43,7 @@ func newSchedFixture(t *testing.T, linger time.Duration) *schedFixture {
 		// Jitter cannot be off (retry.Policy): a millisecond either way.
 		policy: retry.Policy{Initial: time.Second, Max: time.Second, Multiplier: 1, Jitter: 0.001},
 		quotas: map[string]Quota{ActionRemove: {Calls: 1000, Window: time.Minute}},
-	}, f.clock, f.ledger.len, f.emit, m)
+	}, f.clock, f.ledger.len, func() bool { return false }, f.emit, m)
 	return f
 }
 
@@ -141,6 +143,7 @@ func (s *scheduler) readyLen() int {
 
 var (
 	errThrottled = sdkerrors.NewServerError(400, `{"Code":"Throttling.User","Message":"Request was denied due to user flow control.","RequestId":"api-throttled"}`, "")
+	errNoGroup   = sdkerrors.NewServerError(404, `{"Code":"InvalidParameter","Message":"The specified VServerGroupId does not exist.","RequestId":"api-nogroup"}`, "")
 	errBadServer = sdkerrors.NewServerError(404, `{"Code":"InvalidServerId.NotFound","Message":"The specified ServerId does not exist.","RequestId":"api-bad"}`, "")
 )
 
@@ -148,6 +151,10 @@ func ok(id string) callResult { return callResult{requestID: id} }
 
 func throttled() callResult {
 	return callResult{err: errThrottled, class: retry.Throttled, requestID: "api-throttled"}
+}
+
+func groupGone() callResult {
+	return callResult{err: errNoGroup, class: retry.Permanent, requestID: "api-nogroup"}
 }
 
 func permanent() callResult {
@@ -326,6 +333,76 @@ func TestSchedulerTransitions(t *testing.T) {
 				t.Errorf("r3 %+v, want completed", o)
 			}
 		}},
+		{"one bad server among 20 is found by splitting; the rest is removed", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-m", time.Hour, servers(0, 20)...)
+			bad := server(13)
+			calls := 0
+			for f.s.readyLen() > 0 {
+				cl := f.take()
+				calls++
+				if slices.Contains(cl.servers, bad) {
+					f.s.complete(cl, permanent())
+				} else {
+					f.s.complete(cl, ok(fmt.Sprint("api-", calls)))
+				}
+			}
+			if calls > 1+2*5 {
+				t.Errorf("%d calls to find one bad server among 20, want at most 1 + 2·⌈log₂ 20⌉", calls)
+			}
+			o := f.outcomes()["r1"]
+			if o == nil || o.Status != messages.StatusFailed || o.Error.Code != "InvalidServerId.NotFound" {
+				t.Fatalf("outcome %+v, want failed with the API's code", o)
+			}
+			if len(o.Removed) != 19 || len(o.NotRemoved) != 1 || o.NotRemoved[0] != bad {
+				t.Errorf("removed %d, not removed %v; want 19 and only %v", len(o.Removed), o.NotRemoved, bad)
+			}
+			if !strings.Contains(o.Error.Message, bad.ServerID) {
+				t.Errorf("message %q does not name the refused server", o.Error.Message)
+			}
+			f.expectState("rsp-m", groupIdle)
+		}},
+		{"a server two requests share is accounted for in both after a split", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-n", time.Hour, server(0))
+			cl := f.take()
+			f.request("rsp-n", time.Hour, server(1), server(2)) // r2: server 2 is bad
+			f.request("rsp-n", time.Hour, server(1))            // r3 shares server 1
+			f.s.complete(cl, ok("api-1"))
+			for f.s.readyLen() > 0 {
+				cl := f.take()
+				if slices.Contains(cl.servers, server(2)) {
+					f.s.complete(cl, permanent())
+				} else {
+					f.s.complete(cl, ok("api"))
+				}
+			}
+			got := f.outcomes()
+			if o := got["r3"]; o == nil || o.Status != messages.StatusCompleted {
+				t.Errorf("r3 %+v, want completed", o)
+			}
+			if o := got["r2"]; o == nil || o.Status != messages.StatusFailed || len(o.NotRemoved) != 1 || o.NotRemoved[0] != server(2) ||
+				len(o.Removed) != 1 || o.Removed[0] != server(1) {
+				t.Errorf("r2 %+v, want failed with only server 2 not removed", o)
+			}
+		}},
+		{"a group-wide error fails every request at once, without splitting", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-o", time.Hour, server(0))
+			cl := f.take()
+			f.request("rsp-o", time.Hour, server(1), server(2))
+			f.request("rsp-o", time.Hour, server(3))
+			f.s.complete(cl, ok("api-1"))
+			f.s.complete(f.take(), groupGone())
+			if n := f.s.readyLen(); n != 0 {
+				t.Errorf("%d more calls queued after a group-wide error", n)
+			}
+			for _, id := range []string{"r2", "r3"} {
+				if o := f.outcomes()[id]; o == nil || o.Status != messages.StatusFailed || o.Error.Code != "InvalidParameter" {
+					t.Errorf("%s %+v, want failed InvalidParameter", id, o)
+				}
+			}
+		}},
 		{"an isolated batch is never topped up", func(f *schedFixture) {
 			f.s.cfg.linger = 0
 			f.request("rsp-c", time.Hour, server(0))
@@ -459,7 +536,7 @@ func BenchmarkSchedulerAddTake(b *testing.B) {
 	m := newMetrics(nil)
 	s := newScheduler(schedulerConfig{maxBatch: 20, holdLimit: 1000, policy: retry.DefaultPolicy(),
 		quotas: map[string]Quota{ActionRemove: {Calls: 1 << 30, Window: time.Minute}}},
-		clock, func() int { return 0 }, func([]report) {}, m)
+		clock, func() int { return 0 }, func() bool { return false }, func([]report) {}, m)
 	ctx := context.Background()
 	const groups = 1000
 	reqs := make([]*request, b.N)

@@ -79,6 +79,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	w.js = js
 	// Built bottom up: the ledger knows nobody, the reporter settles with
 	// the ledger, the scheduler emits to the reporter.
+	w.recall = newRecall(cfg.MaxAckPending)
 	w.ledger = newLedger(w.clock, w.m, func(r *request) { w.sched.expire(r) })
 	w.rep = newReporter(js, w.ledger, w.log, w.m, w.madeProgress)
 	w.sched = newScheduler(schedulerConfig{
@@ -88,10 +89,9 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 		holdLimit: cfg.MaxAckPending * 9 / 10,
 		policy:    cfg.Retry,
 		quotas:    cfg.Quotas,
-	}, w.clock, w.ledger.len, w.rep.publish, w.m)
+	}, w.clock, w.ledger.len, func() bool { return w.recall.pending.Load() > 0 }, w.rep.publish, w.m)
 	// Burst 1: calls leave evenly spaced under the ceiling.
 	w.ceiling = rate.NewLimiter(rate.Limit(cfg.SLBQPS), 1)
-	w.recall = newRecall(cfg.MaxAckPending)
 	w.m.rateLimit.Set(cfg.SLBQPS)
 	return w, nil
 }

@@ -248,8 +248,14 @@ func TestOneBadServerFailsOnlyItsRequest(t *testing.T) {
 	if bad.Status != messages.StatusFailed || bad.Error == nil || bad.Error.Code != "InvalidServerId.NotFound" {
 		t.Fatalf("bad request: %s %+v", bad.Status, bad.Error)
 	}
-	if len(bad.NotRemoved) != 2 {
-		t.Errorf("not_removed %v, want both servers of the failed call", bad.NotRemoved)
+	// The call is split until the refused server stands alone: the good
+	// server of the same request is removed, and only the bad one is not.
+	if len(bad.NotRemoved) != 1 || bad.NotRemoved[0].ServerID != "i-neverexisted" ||
+		len(bad.Removed) != 1 || bad.Removed[0] != s[1] {
+		t.Errorf("removed %v, not_removed %v; want %v removed and only i-neverexisted not", bad.Removed, bad.NotRemoved, s[1])
+	}
+	if !strings.Contains(bad.Error.Message, "i-neverexisted") {
+		t.Errorf("message %q does not name the refused server", bad.Error.Message)
 	}
 	if h.sim.Stats().RemoveCalls < 2 {
 		t.Error("the shared call was not split")
