@@ -72,13 +72,41 @@ func newLogger(level string, out io.Writer) (*zap.Logger, error) {
 }
 
 func serve(ctx context.Context, o *options, log *zap.Logger) error {
+	// All of shutdown fits --shutdown-timeout: the worker gets it less a
+	// tail, and the tail (flush, HTTP server, embedded server) runs to the
+	// deadline counted from the signal.
+	budget := o.worker.ShutdownTimeout
+	tail := min(budget/5, 3*time.Second)
+	o.worker.ShutdownTimeout = budget - tail
+	deadline := make(chan time.Time, 1)
+	context.AfterFunc(ctx, func() { deadline <- time.Now().Add(budget) })
+	var closers []func(until time.Time) // run in reverse order after the worker
+	defer func() {
+		until := time.Now().Add(tail)
+		select {
+		case until = <-deadline:
+		default: // not a signal: a start-up failure
+		}
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i](until)
+		}
+	}()
+
 	natsCfg := o.nats
 	if natsCfg.URL == "" {
 		srv, err := embedded.Start(ctx, embedded.Config{Listen: o.embeddedListen, DataDir: o.dataDir, ServerName: "drainworker-embedded", Logger: log.Named("nats")})
 		if err != nil {
 			return fmt.Errorf("start embedded nats: %w", err)
 		}
-		defer srv.Shutdown() // stops last, after the worker
+		closers = append(closers, func(until time.Time) { // stops last, after the worker
+			done := make(chan struct{})
+			go func() { srv.Shutdown(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(time.Until(until)):
+				log.Warn("embedded nats server still stopping at the shutdown deadline")
+			}
+		})
 		natsCfg.URL = srv.ClientURL()
 		log.Info("embedded JetStream server started", zap.String("url", natsCfg.URL), zap.String("data_dir", o.dataDir))
 	}
@@ -94,7 +122,15 @@ func serve(ctx context.Context, o *options, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	closers = append(closers, func(until time.Time) {
+		// Flush what acks and events are still buffered before closing.
+		if wait := time.Until(until) / 2; wait > 0 {
+			if ferr := nc.FlushTimeout(wait); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+				log.Warn("flush nats", zap.Error(ferr))
+			}
+		}
+		nc.Close()
+	})
 
 	newRemover, err := worker.NewSDKRemoverFactory(worker.SDKConfig{
 		Endpoint: o.slbEndpoint, ReadTimeout: o.slbTimeout, ConnectTimeout: min(o.slbTimeout, 5*time.Second)})
@@ -111,24 +147,21 @@ func serve(ctx context.Context, o *options, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer stopHTTP()
-	err = w.Run(ctx)
-	if err == nil {
-		// Flush what acks and events are still buffered before closing
-		// (the worker kept part of --shutdown-timeout for this).
-		if ferr := nc.FlushTimeout(time.Second); ferr != nil {
-			log.Warn("flush nats", zap.Error(ferr))
-		}
-	}
-	return err
+	closers = append(closers, stopHTTP)
+	return w.Run(ctx)
 }
 
-// serveHTTP serves /metrics, /healthz (the process is alive) and /readyz
+// serveHTTP serves /metrics, /healthz (the process is alive and not wedged) and /readyz
 // (the worker takes work; the body says why not, and the replica's role).
-func serveHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *zap.Logger) (stop func(), err error) {
+func serveHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *zap.Logger) (stop func(until time.Time), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		if err := w.Healthy(); err != nil {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, "unhealthy:", err)
+			return
+		}
 		fmt.Fprintln(rw, "ok")
 	})
 	mux.HandleFunc("GET /readyz", readyzHandler(w))
@@ -143,10 +176,12 @@ func serveHTTP(addr string, reg *prometheus.Registry, w *worker.Worker, log *zap
 		}
 	}()
 	log.Info("serving metrics and health", zap.String("addr", ln.Addr().String()))
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	return func(until time.Time) {
+		ctx, cancel := context.WithDeadline(context.Background(), until)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close() // out of time: drop the connections still open
+		}
 	}, nil
 }
 
