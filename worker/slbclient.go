@@ -28,6 +28,34 @@ type Remover interface {
 	// Probe makes a read-only call (DescribeVServerGroupAttribute) to learn
 	// whether the worker's credentials work again.
 	Probe(region, group string) error
+	// DescribeGroup calls DescribeVServerGroupAttribute: the group's load
+	// balancer and its backend servers with their weights.
+	DescribeGroup(region, group string) (GroupInfo, error)
+	// SetWeights calls SetVServerGroupAttribute with new weights of servers
+	// the group holds; the answer lists the group's servers after it.
+	SetWeights(region, group string, servers []WeightedServer) (WriteResult, error)
+	// AddBackendServers calls AddVServerGroupBackendServers; the answer
+	// lists the group's servers after it.
+	AddBackendServers(region, group string, servers []WeightedServer) (WriteResult, error)
+}
+
+// WeightedServer is a backend server of a group and its weight (0..100).
+type WeightedServer struct {
+	messages.BackendServer
+	Weight int
+}
+
+// GroupInfo is what DescribeGroup learns of a group.
+type GroupInfo struct {
+	RequestID      string
+	LoadBalancerID string
+	Servers        []WeightedServer
+}
+
+// WriteResult is the answer of a write call that lists the group's servers.
+type WriteResult struct {
+	RequestID string
+	Servers   []WeightedServer
 }
 
 // RemoveResult is the remove call's answer.
@@ -132,6 +160,53 @@ func (r *sdkRemover) RemoveBackendServers(region, group string, servers []messag
 	return out, nil
 }
 
+func (r *sdkRemover) DescribeGroup(region, group string) (GroupInfo, error) {
+	req := slb.CreateDescribeVServerGroupAttributeRequest()
+	r.prepare(req.RpcRequest, region)
+	req.VServerGroupId = group
+	resp, err := r.client.DescribeVServerGroupAttribute(req)
+	if err != nil {
+		return GroupInfo{}, retry.Redact(err)
+	}
+	out := GroupInfo{RequestID: resp.RequestId, LoadBalancerID: resp.LoadBalancerId}
+	for _, bs := range resp.BackendServers.BackendServer {
+		out.Servers = append(out.Servers, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
+	}
+	return out, nil
+}
+
+func (r *sdkRemover) SetWeights(region, group string, servers []WeightedServer) (WriteResult, error) {
+	req := slb.CreateSetVServerGroupAttributeRequest()
+	r.prepare(req.RpcRequest, region)
+	req.VServerGroupId = group
+	req.BackendServers = encodeWeighted(servers)
+	resp, err := r.client.SetVServerGroupAttribute(req)
+	if err != nil {
+		return WriteResult{}, retry.Redact(err)
+	}
+	out := WriteResult{RequestID: resp.RequestId}
+	for _, bs := range resp.BackendServers.BackendServer {
+		out.Servers = append(out.Servers, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
+	}
+	return out, nil
+}
+
+func (r *sdkRemover) AddBackendServers(region, group string, servers []WeightedServer) (WriteResult, error) {
+	req := slb.CreateAddVServerGroupBackendServersRequest()
+	r.prepare(req.RpcRequest, region)
+	req.VServerGroupId = group
+	req.BackendServers = encodeWeighted(servers)
+	resp, err := r.client.AddVServerGroupBackendServers(req)
+	if err != nil {
+		return WriteResult{}, retry.Redact(err)
+	}
+	out := WriteResult{RequestID: resp.RequestId}
+	for _, bs := range resp.BackendServers.BackendServer {
+		out.Servers = append(out.Servers, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
+	}
+	return out, nil
+}
+
 func (r *sdkRemover) Probe(region, group string) error {
 	req := slb.CreateDescribeVServerGroupAttributeRequest()
 	r.prepare(req.RpcRequest, region)
@@ -141,11 +216,26 @@ func (r *sdkRemover) Probe(region, group string) error {
 }
 
 // apiBackendServer is one entry of the API's BackendServers parameter:
-// {"ServerId":"i-1","Port":"80","Type":"ecs"} (the port as a string).
+// {"ServerId":"i-1","Port":"80","Type":"ecs"} (the port as a string), with
+// "Weight" in the calls that set one.
 type apiBackendServer struct {
 	ServerID string `json:"ServerId"`
 	Port     int    `json:"Port,string"`
 	Type     string `json:"Type"`
+	Weight   *int   `json:"Weight,omitempty,string"`
+}
+
+// encodeWeighted writes the BackendServers parameter of Set and Add calls.
+func encodeWeighted(servers []WeightedServer) string {
+	list := make([]apiBackendServer, len(servers))
+	for i, s := range servers {
+		list[i] = apiBackendServer{ServerID: s.ServerID, Port: s.Port, Type: cmp.Or(s.Type, messages.TypeECS), Weight: &s.Weight}
+	}
+	data, err := json.Marshal(list)
+	if err != nil {
+		panic(fmt.Sprintf("encode BackendServers: %v", err))
+	}
+	return string(data)
 }
 
 // encodeBackendServers writes the API's BackendServers parameter.
