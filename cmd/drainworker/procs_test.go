@@ -41,21 +41,50 @@ func procArgs(natsURL, simURL, metrics string, extra ...string) []string {
 		"--shutdown-timeout", "5s", "--log-level", "info"}, extra...)
 }
 
-// createStreams creates the contract's streams as the worker would (cfg's
-// replicas and windows), before any worker runs, so that tests can follow
-// events from the start. The worker leaves existing streams alone.
+// createStreams creates the contract's streams and the outcomes bucket as
+// the worker would (cfg's replicas and windows), before any worker runs, so
+// that tests can follow events from the start; edit, when set, changes the
+// streams' configuration. The worker leaves existing ones alone. Each
+// creation is tried again while it times out: on a cluster that has just
+// formed, an API answer can be lost while routes settle.
 func createStreams(t *testing.T, js jetstream.JetStream, cfg worker.Config, edit func(*jetstream.StreamConfig)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	create := func(what string, op func(ctx context.Context) error) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := op(ctx)
+			cancel()
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+				t.Fatalf("create %s: %v", what, err)
+			}
+			t.Logf("create %s: %v (trying again)", what, err)
+		}
+	}
 	for _, sc := range []jetstream.StreamConfig{worker.RequestStreamConfig(cfg), worker.EventStreamConfig(cfg)} {
 		if edit != nil {
 			edit(&sc)
 		}
-		if _, err := js.CreateStream(ctx, sc); err != nil {
-			t.Fatalf("create stream %s: %v", sc.Name, err)
-		}
+		create("stream "+sc.Name, func(ctx context.Context) error {
+			_, err := js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return nil // an earlier try that timed out made it
+			}
+			return err
+		})
 	}
+	kc := worker.OutcomeBucketConfig(cfg)
+	create("bucket "+kc.Bucket, func(ctx context.Context) error {
+		_, err := js.CreateKeyValue(ctx, kc)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			return nil
+		}
+		return err
+	})
 }
 
 // waitExit waits up to timeout for p to exit and returns its exit error; it
@@ -181,14 +210,20 @@ func (l *outcomeLog) all() []seenEvent {
 	return out
 }
 
+// storedEvent is an event as the events stream holds it.
+type storedEvent struct {
+	messages.Outcome
+	stored time.Time // when the stream stored it
+}
+
 // scanEvents reads the whole events stream afresh, up to its last
 // sequence, and returns its events by request id: what the stream holds,
-// which a follower that lived through outages might have seenEvent otherwise.
-func scanEvents(t *testing.T, js jetstream.JetStream) map[string][]messages.Outcome {
+// which a follower that lived through outages might have seen otherwise.
+func scanEvents(t *testing.T, js jetstream.JetStream) map[string][]storedEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out := map[string][]messages.Outcome{}
+	out := map[string][]storedEvent{}
 	stream, err := js.Stream(ctx, messages.EventStream)
 	if err != nil {
 		t.Fatalf("scan events stream: %v", err)
@@ -208,15 +243,16 @@ func scanEvents(t *testing.T, js jetstream.JetStream) map[string][]messages.Outc
 			t.Fatalf("scan events stream: %v", err)
 		}
 		for msg := range batch.Messages() {
+			var stored time.Time
 			if meta, err := msg.Metadata(); err == nil {
-				at = meta.Sequence.Stream
+				at, stored = meta.Sequence.Stream, meta.Timestamp
 			}
 			o, err := messages.DecodeOutcome(msg.Data())
 			if err != nil {
 				t.Errorf("undecodable event in the stream: %v", err)
 				continue
 			}
-			out[o.RequestID] = append(out[o.RequestID], o)
+			out[o.RequestID] = append(out[o.RequestID], storedEvent{o, stored})
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("scan events stream: read up to sequence %d of %d", at, last)
