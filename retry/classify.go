@@ -210,6 +210,12 @@ func containsFold(s, substr string) bool {
 	return false
 }
 
+// QuotaSpent reports whether a throttled answer says the account's quota
+// window for the action is spent (Throttling.User: "user flow control"),
+// as opposed to the service throttling on its own (Throttling,
+// Throttling.Api), which says nothing of the window.
+func QuotaSpent(err error) bool { return Code(err) == "Throttling.User" }
+
 // GroupWide reports whether a permanent error is about the call as a whole
 // (the group does not exist, a RAM policy denies it) rather than about one
 // of its backend servers. A group-wide error fails every request in the

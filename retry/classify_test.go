@@ -230,6 +230,14 @@ func BenchmarkClassify(b *testing.B) {
 	}
 }
 
+func TestQuotaSpent(t *testing.T) {
+	for code, want := range map[string]bool{"Throttling.User": true, "Throttling": false, "Throttling.Api": false, "ServiceUnavailable": false} {
+		if got := QuotaSpent(apiError(400, code)); got != want {
+			t.Errorf("%s: QuotaSpent %v, want %v", code, got, want)
+		}
+	}
+}
+
 func TestGroupWide(t *testing.T) {
 	for _, c := range []struct {
 		status    int

@@ -33,6 +33,9 @@ func (w *Worker) dispatch(ctx context.Context) {
 			w.sched.unpop(g, window) // not lost: release() or the next worker will see it
 			return
 		}
+		if !w.sched.stillCallable(g, window) {
+			continue
+		}
 		cl := w.sched.take(g, window)
 		if cl == nil {
 			continue

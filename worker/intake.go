@@ -116,7 +116,7 @@ type recall struct {
 }
 
 // recallAskers is how many lookups are in flight at once.
-const recallAskers = 16
+const recallAskers = 64
 
 func newRecall(size int) *recall { return &recall{queue: make(chan *request, size)} }
 
@@ -129,13 +129,15 @@ func (w *Worker) runRecall(ctx context.Context) {
 			return
 		case r := <-w.recall.queue:
 			w.lookUp(ctx, r)
-			w.recall.pending.Add(-1)
 		}
 	}
 }
 
 func (w *Worker) lookUp(ctx context.Context, r *request) {
 	entry, err := w.outcomes.Get(ctx, messages.OutcomeKey(r.req.RequestID))
+	// No longer on its way: a request is not its own company when it
+	// reaches its group (a lone request must not linger for itself).
+	w.recall.pending.Add(-1)
 	switch {
 	case err == nil:
 		w.known(r, entry.Value())

@@ -375,6 +375,26 @@ func (rg *region) popFullest(now time.Time) *group {
 	return g
 }
 
+// stillCallable says whether a popped group's call may still go out: its
+// window may have been found spent (or have ended) while the dispatcher
+// waited for the --slb-qps ceiling. If not, the group goes back to wait.
+func (s *scheduler) stillCallable(g *group, window ticket) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.region(g.key.region).remove
+	b.roll(s.clock.Now())
+	if !b.spent && window.window.Equal(b.start) {
+		return true
+	}
+	b.refund(window)
+	if g.state == groupReady {
+		rg := s.region(g.key.region)
+		rg.ready = append(rg.ready, g)
+	}
+	s.wake()
+	return false
+}
+
 // unpop puts back a group that pop gave a dispatcher which then could not
 // call (shutdown), with its call's place in the window.
 func (s *scheduler) unpop(g *group, window ticket) {
@@ -550,7 +570,9 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 	if budget := s.region(g.key.region).remove; res.notSent {
 		budget.refund(cl.window)
 	} else {
-		budget.answered(now, cl.window, res.err != nil && res.class == retry.Throttled)
+		// Only the account's own flow control says the window is spent; the
+		// service throttling on its own only backs the group off.
+		budget.answered(now, cl.window, res.err != nil && res.class == retry.Throttled && retry.QuotaSpent(res.err))
 	}
 	for _, r := range cl.reqs {
 		r.inFlight--
