@@ -518,6 +518,14 @@ func buildServer() (string, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", fmt.Errorf("nats-server cache: %w", err)
 		}
+		unlock, err := lockDir(dir)
+		if err != nil {
+			return "", fmt.Errorf("nats-server cache: %w", err)
+		}
+		defer unlock()
+		if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return bin, nil // another test binary built it meanwhile
+		}
 	} else if dir, err = os.MkdirTemp("", "natstest-nats-server-"); err != nil {
 		return "", fmt.Errorf("nats-server build dir: %w", err)
 	}
