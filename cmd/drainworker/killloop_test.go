@@ -60,7 +60,7 @@ func TestKillLoopOnNATSProcess(t *testing.T) {
 	w := startBinary(t, credsEnv(), args...)
 	waitReady(t, w, metrics)
 	published := make(chan error, 1)
-	go func() { published <- publishAll(t, nc, reqs) }()
+	go func() { published <- publishAll(nc, reqs) }()
 
 	type killed struct {
 		at     time.Time

@@ -75,7 +75,7 @@ func nodeLoss(t *testing.T, leaderOf func(*testing.T, *natstest.ProcessCluster) 
 		}
 	}
 	published := make(chan error, 1)
-	go func() { published <- publishAll(t, nc, reqs) }()
+	go func() { published <- publishAll(nc, reqs) }()
 	pollUntil(t, 60*time.Second, "300 events stored", func() bool { return storedCount() >= 300 })
 
 	node := leaderOf(t, c)

@@ -46,7 +46,7 @@ func TestEventsStreamOutage(t *testing.T) {
 		return reqs, ids
 	}
 	reqs1, ids1 := batch(0, before)
-	if err := publishAll(t, nc, reqs1); err != nil {
+	if err := publishAll(nc, reqs1); err != nil {
 		t.Fatal(err)
 	}
 	events.waitIDs(t, 30*time.Second, ids1...)
@@ -61,7 +61,7 @@ func TestEventsStreamOutage(t *testing.T) {
 	}
 	down := time.Now()
 	reqs2, ids2 := batch(before, before+during)
-	if err := publishAll(t, nc, reqs2); err != nil {
+	if err := publishAll(nc, reqs2); err != nil {
 		t.Fatal(err)
 	}
 	// The worker drained them and failed to publish their events; the

@@ -383,7 +383,7 @@ func oneServerRequest(id string, g, i int) messages.DrainRequest {
 // publishAll publishes reqs with asynchronous acknowledgements, a window at
 // a time, and tries again what was not acknowledged (the request id makes a
 // repeat a duplicate).
-func publishAll(t *testing.T, nc *nats.Conn, reqs []messages.DrainRequest) error {
+func publishAll(nc *nats.Conn, reqs []messages.DrainRequest) error {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(512))
 	if err != nil {
 		return err
