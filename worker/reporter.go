@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -18,138 +19,217 @@ import (
 // reporter settles finished requests, each on its own: publish the event
 // (Nats-Msg-Id event:<id>), then remember the outcome in the outcomes
 // bucket, then ack the request. The order makes a remembered outcome proof
-// that its event is stored. A publish that fails is tried again, promptly
-// and with backoff, while the request keeps its heartbeat: a stream that
-// loses its leader costs seconds, not a redelivery and a second drain. A
-// pool of senders works the queue, so one slow acknowledgement holds back
-// no other request.
+// that its event is stored. Publishes are asynchronous and pipelined; each
+// acknowledgement is handled when it comes, so one slow or lost
+// acknowledgement holds back no other request. A publish that fails is
+// tried again, promptly and with backoff, while the request keeps its
+// heartbeat: a stream that loses its leader costs seconds, not a
+// redelivery and a second drain.
 type reporter struct {
-	js          jetstream.JetStream
+	js          jetstream.JetStream // its own context: its ack handlers are the reporter's
 	ledger      *ledger
 	log         *zap.Logger
 	m           *metrics
-	policy      retry.Policy  // between tries of a failed publish
-	timeout     time.Duration // one try's wait for its acknowledgement
-	queue       chan report
-	settledHook func() // told of each request settled
+	clock       Clock
+	policy      retry.Policy // between tries of a failed publish
+	settledHook func()       // told of each request settled
+	answers     chan answer  // acknowledgements, from the ack-processing goroutine to the settlers
+	wg          sync.WaitGroup
 
-	outcomes jetstream.KeyValue // set by start
+	mu       sync.Mutex
+	inflight map[*nats.Msg]*settling
+	stopped  bool
 	stop     context.CancelFunc
-	senders  sync.WaitGroup
 }
 
-// reportSenders is how many requests are settled at once.
-const reportSenders = 64
-
-func newReporter(js jetstream.JetStream, l *ledger, log *zap.Logger, m *metrics, onSettled func()) *reporter {
-	return &reporter{js: js, ledger: l, log: log, m: m, settledHook: onSettled,
-		policy:  retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second},
-		timeout: 5 * time.Second,
-		queue:   make(chan report, 8192)}
+// settling is one request on its way: which publish it waits for.
+type settling struct {
+	rep      report
+	data     []byte
+	stored   bool // the event is acknowledged; now the outcome record
+	backoff  backoff.BackOff
+	retrying Timer
 }
 
-// publish queues finished requests for settling. It blocks only while the
-// queue is full: back-pressure.
-func (rp *reporter) publish(reps []report) {
-	for _, rep := range reps {
-		rp.queue <- rep
+type answer struct {
+	msg *nats.Msg
+	err error
+}
+
+// reportSettlers handle acknowledgements; they never wait on the network.
+const reportSettlers = 4
+
+func newReporter(nc *nats.Conn, l *ledger, clock Clock, log *zap.Logger, m *metrics, onSettled func()) (*reporter, error) {
+	rp := &reporter{ledger: l, log: log, m: m, clock: clock, settledHook: onSettled,
+		policy:   retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second},
+		answers:  make(chan answer, 16384),
+		inflight: make(map[*nats.Msg]*settling)}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(5*time.Second),
+		// Called on the ack-processing goroutine: hand over, never block it.
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
+			rp.answers <- answer{msg: msg}
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, err error) {
+			rp.answers <- answer{msg: msg, err: err}
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream context of the reporter: %w", err)
 	}
+	rp.js = js
+	return rp, nil
 }
 
-// start runs the senders until stopAndHandBack.
-func (rp *reporter) start(outcomes jetstream.KeyValue) {
+// start runs the settlers until stopAndHandBack.
+func (rp *reporter) start() {
 	ctx, stop := context.WithCancel(context.Background())
-	rp.outcomes, rp.stop = outcomes, stop
-	for range reportSenders {
-		rp.senders.Go(func() {
+	rp.mu.Lock()
+	rp.stop, rp.stopped = stop, false
+	rp.mu.Unlock()
+	for range reportSettlers {
+		rp.wg.Go(func() {
 			for {
 				select {
 				case <-ctx.Done():
 					return
-				case rep := <-rp.queue:
-					rp.settle(ctx, rep)
+				case a := <-rp.answers:
+					rp.answered(a)
 				}
 			}
 		})
 	}
 }
 
-// stopAndHandBack ends the senders and hands back to JetStream every request
-// whose event is not acknowledged: its redelivery repeats the (idempotent)
-// work, or finds the outcome remembered.
-func (rp *reporter) stopAndHandBack() int {
-	if rp.stop == nil {
-		return 0
-	}
-	rp.stop()
-	rp.senders.Wait()
-	n := 0
-	for {
-		select {
-		case rep := <-rp.queue:
-			_ = rp.ledger.forget(rep.r).Nak()
-			n++
-		default:
-			return n
+// publish starts settling finished requests. It blocks only while
+// JetStream's window of unacknowledged publishes is full: back-pressure.
+func (rp *reporter) publish(reps []report) {
+	for _, rep := range reps {
+		data, err := rep.outcome.MarshalJSON()
+		if err != nil { // an Outcome always encodes: a bug; the request stays for redelivery
+			rp.handBack(rep, fmt.Errorf("encode outcome of %s: %w", rep.outcome.RequestID, err))
+			continue
 		}
+		rp.send(&settling{rep: rep, data: data})
 	}
 }
 
-// settle publishes, remembers and acks one request, trying again until
-// ctx ends, when the request is handed back.
-func (rp *reporter) settle(ctx context.Context, rep report) {
-	o := rep.outcome
-	data, err := o.MarshalJSON()
-	if err != nil { // an Outcome always encodes: a bug, and the request stays for redelivery
-		rp.handBack(rep, fmt.Errorf("encode outcome of %s: %w", o.RequestID, err))
+// send publishes the settling request's next message: its event, or, once
+// that is stored, its outcome record.
+func (rp *reporter) send(st *settling) {
+	o := st.rep.outcome
+	msg := &nats.Msg{Subject: o.Subject(), Data: st.data, Header: nats.Header{messages.MsgIDHeader: []string{o.MsgID()}}}
+	if st.stored {
+		msg = &nats.Msg{Subject: outcomeSubject(o.RequestID), Data: st.data}
+	}
+	rp.mu.Lock()
+	if rp.stopped {
+		rp.mu.Unlock()
+		rp.handBack(st.rep, errors.New("worker stopping"))
 		return
 	}
-	event := &nats.Msg{Subject: o.Subject(), Data: data, Header: nats.Header{messages.MsgIDHeader: []string{o.MsgID()}}}
-	if err := rp.try(ctx, rep, "publish event", func(ctx context.Context) error {
-		_, err := rp.js.PublishMsg(ctx, event)
-		return err
-	}); err != nil {
-		rp.handBack(rep, err)
+	rp.inflight[msg] = st
+	rp.mu.Unlock()
+	for {
+		_, err := rp.js.PublishMsgAsync(msg)
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			continue // the window is full; PublishMsgAsync waited already
+		}
+		if err != nil {
+			rp.answers <- answer{msg: msg, err: err}
+		}
 		return
 	}
-	if messages.ValidRequestID(o.RequestID) { // a rejected request's id may be unreadable
-		if err := rp.try(ctx, rep, "remember outcome", func(ctx context.Context) error {
-			_, err := rp.outcomes.Put(ctx, messages.OutcomeKey(o.RequestID), data)
-			return err
-		}); err != nil {
-			rp.handBack(rep, err)
+}
+
+// outcomeSubject is the key-value put subject of a request's outcome record.
+func outcomeSubject(requestID string) string {
+	return "$KV." + messages.OutcomeBucket + "." + messages.OutcomeKey(requestID)
+}
+
+// answered moves a request on when one of its publishes is acknowledged or fails.
+func (rp *reporter) answered(a answer) {
+	rp.mu.Lock()
+	st := rp.inflight[a.msg]
+	delete(rp.inflight, a.msg)
+	stopped := rp.stopped
+	rp.mu.Unlock()
+	if st == nil {
+		return // handed back at shutdown already
+	}
+	if a.err != nil {
+		if stopped {
+			rp.handBack(st.rep, a.err)
 			return
 		}
+		rp.retryLater(st, a.err)
+		return
 	}
-	rp.settled(rep)
+	st.backoff = nil
+	if !st.stored && messages.ValidRequestID(st.rep.outcome.RequestID) { // a rejected request's id may be unreadable
+		st.stored = true
+		rp.send(st)
+		return
+	}
+	rp.settled(st.rep)
 }
 
-// try runs op until it succeeds or ctx ends, each try bounded by the timeout.
-func (rp *reporter) try(ctx context.Context, rep report, what string, op func(context.Context) error) error {
-	b := rp.policy.NewBackOff(time.Time{}, nil)
-	for {
-		tryCtx, cancel := context.WithTimeout(ctx, rp.timeout)
-		err := op(tryCtx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s of %s: %w", what, rep.outcome.RequestID, errors.Join(err, ctx.Err()))
-		}
-		rp.m.publishFailures.Inc()
-		wait := b.NextBackOff()
-		rp.log.Warn(what+" failed; trying again, the request keeps its heartbeat",
-			zap.String("request_id", rep.outcome.RequestID), zap.Uint64("stream_sequence", rep.outcome.StreamSequence),
-			zap.Duration("retry_in", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%s of %s: %w", what, rep.outcome.RequestID, errors.Join(err, ctx.Err()))
-		case <-t.C:
-		}
+// retryLater publishes again after a backoff; the request keeps its heartbeat.
+func (rp *reporter) retryLater(st *settling, err error) {
+	rp.m.publishFailures.Inc()
+	if st.backoff == nil {
+		st.backoff = rp.policy.NewBackOff(time.Time{}, nil)
 	}
+	wait := st.backoff.NextBackOff()
+	what := "publish event"
+	if st.stored {
+		what = "remember outcome"
+	}
+	rp.log.Warn(what+" failed; trying again, the request keeps its heartbeat",
+		zap.String("request_id", st.rep.outcome.RequestID), zap.Uint64("stream_sequence", st.rep.outcome.StreamSequence),
+		zap.Duration("retry_in", wait), zap.Error(err))
+	key := &nats.Msg{} // a placeholder in inflight, so shutdown finds the request while it waits
+	rp.mu.Lock()
+	if rp.stopped {
+		rp.mu.Unlock()
+		rp.handBack(st.rep, err)
+		return
+	}
+	rp.inflight[key] = st
+	st.retrying = rp.clock.AfterFunc(wait, func() {
+		rp.mu.Lock()
+		_, waiting := rp.inflight[key]
+		delete(rp.inflight, key)
+		rp.mu.Unlock()
+		if waiting {
+			rp.send(st)
+		}
+	})
+	rp.mu.Unlock()
+}
+
+// stopAndHandBack ends the settlers and hands back to JetStream every request
+// whose outcome is not settled: its redelivery finds the outcome remembered,
+// or repeats the (idempotent) work.
+func (rp *reporter) stopAndHandBack() int {
+	rp.mu.Lock()
+	if rp.stop == nil || rp.stopped {
+		rp.mu.Unlock()
+		return 0
+	}
+	rp.stopped = true
+	left := rp.inflight
+	rp.inflight = make(map[*nats.Msg]*settling)
+	rp.mu.Unlock()
+	rp.stop()
+	rp.wg.Wait()
+	for _, st := range left {
+		if st.retrying != nil {
+			st.retrying.Stop()
+		}
+		_ = rp.ledger.forget(st.rep.r).Nak()
+	}
+	return len(left)
 }
 
 func (rp *reporter) settled(rep report) {

@@ -50,7 +50,7 @@ func (r *run) start() {
 	for range recallAskers {
 		r.workers.Go(func() { w.runRecall(r.work) })
 	}
-	w.rep.start(w.outcomes)
+	w.rep.start()
 }
 
 // goWork runs f as one of the run's workers (the credential probe).

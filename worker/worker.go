@@ -70,9 +70,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	if w.m == nil {
 		w.m = newMetrics(nil)
 	}
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(4096),
-		jetstream.WithPublishAsyncTimeout(10*time.Second))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream context: %w", err)
 	}
@@ -81,7 +79,9 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	// the ledger, the scheduler emits to the reporter.
 	w.recall = newRecall(cfg.MaxAckPending)
 	w.ledger = newLedger(w.clock, w.m, func(r *request) { w.sched.expire(r) })
-	w.rep = newReporter(js, w.ledger, w.log, w.m, w.madeProgress)
+	if w.rep, err = newReporter(nc, w.ledger, w.clock, w.log, w.m, w.madeProgress); err != nil {
+		return nil, err
+	}
 	w.sched = newScheduler(schedulerConfig{
 		maxBatch:  cfg.MaxBatch,
 		linger:    cfg.Linger,
