@@ -2,9 +2,14 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/slbdrain/slbdrain/internal/slbsim"
 	"github.com/slbdrain/slbdrain/messages"
@@ -63,5 +68,23 @@ func TestHealthyUnlessWedged(t *testing.T) {
 	w.creds.fail(errThrottled)
 	if err := w.Healthy(); err != nil {
 		t.Errorf("waiting for credentials counted as wedged: %v", err)
+	}
+}
+
+func TestBrokerBusyTellsNoAnswerFromNo(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		busy bool
+	}{
+		{context.DeadlineExceeded, true},
+		{fmt.Errorf("create bucket: %w", context.DeadlineExceeded), true},
+		{nats.ErrNoResponders, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10058, Description: "stream name already in use with a different configuration"}, false},
+		{errors.New("bad config"), false},
+	} {
+		if got := brokerBusy(c.err); got != c.busy {
+			t.Errorf("%v: busy %v, want %v", c.err, got, c.busy)
+		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -99,6 +102,49 @@ func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
 		cc.PinnedTTL = cfg.PinnedTTL
 	}
 	return cc
+}
+
+// setUp binds (or creates) the streams, the outcomes bucket and the
+// consumer. A broker that does not answer in time (a cluster still forming,
+// a leader election) is asked again until ctx ends: a worker must not exit,
+// and crash-loop, for a lost answer. Any other error ends Run.
+func (w *Worker) setUp(ctx context.Context) (jetstream.Consumer, error) {
+	b := w.cfg.Retry.NewBackOff(time.Time{}, nil)
+	for {
+		err := w.ensureStreams(ctx)
+		if err == nil {
+			var cons jetstream.Consumer
+			if cons, err = w.ensureConsumer(ctx); err == nil {
+				return cons, nil
+			}
+		}
+		if !brokerBusy(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		wait := b.NextBackOff()
+		w.log.Warn("JetStream set-up did not answer; trying again", zap.Duration("retry_in", wait), zap.Error(err))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// brokerBusy says whether a JetStream API error means "no answer now"
+// rather than "no".
+func brokerBusy(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return true
+	case errors.As(err, &apiErr):
+		return apiErr.Code == 503 // cluster not available, no leader yet
+	}
+	return false
 }
 
 // ensureStreams creates the streams that are missing and leaves existing

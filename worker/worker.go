@@ -101,10 +101,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 // and acks, within Config.ShutdownTimeout. What it could not finish it hands
 // back to JetStream (Nak), so nothing is lost.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.ensureStreams(ctx); err != nil {
-		return err
-	}
-	cons, err := w.ensureConsumer(ctx)
+	cons, err := w.setUp(ctx)
 	if err != nil {
 		return err
 	}
