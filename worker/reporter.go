@@ -61,7 +61,7 @@ const reportSettlers = 4
 
 func newReporter(nc *nats.Conn, l *ledger, clock Clock, log *zap.Logger, m *metrics, onSettled func()) (*reporter, error) {
 	rp := &reporter{ledger: l, log: log, m: m, clock: clock, settledHook: onSettled,
-		policy:   retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second},
+		policy:   retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, // a stream back from an election is written to within a second
 		answers:  make(chan answer, 16384),
 		inflight: make(map[*nats.Msg]*settling)}
 	js, err := jetstream.New(nc,
