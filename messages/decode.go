@@ -10,24 +10,31 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// Decode reads a drain request received on subject, strictly: a body larger
-// than MaxRequestBytes, invalid JSON (or UTF-8), trailing data, unknown or
-// repeated fields, every rule of the contract's request table, and
-// region/group tokens of subject that differ from the body (or a subject that
-// is not a request subject) are all violations, listed together in a
-// *ValidationError. Optional fields may be null, meaning absent; required
-// ones may not. Numbers are judged by value, so a port of 80.0 is 80.
+// Decode reads a drain request of version 1 or 2 received on subject,
+// strictly: a body larger than MaxRequestBytes, invalid JSON (or UTF-8),
+// trailing data, unknown or repeated fields, every rule of the contract's
+// request table of the body's version (a version-1 body that names a field
+// of version 2 is refused for it), and region/group tokens of subject that
+// differ from the body (or a subject that is not a request subject) are all
+// violations, listed together in a *ValidationError. In version 2 a body
+// without vserver_group_id (instance scope) must come on the subject token
+// InstancesToken, and one with it must not. Optional fields may be null,
+// meaning absent; required ones may not. Numbers are judged by value, so a
+// port of 80.0 is 80.
 //
 // A valid request comes back normalised as Validate leaves it: types
-// defaulted to "ecs", duplicate servers folded, the deadline in UTC.
+// defaulted to "ecs", duplicate servers folded, the deadline in UTC, and in
+// version 2 the action (drain) and a drain's mode (remove) filled in.
 //
 // On error Decode still returns what it could read, so that the caller can
-// name the request in its rejected event; of that, only RequestID is
-// dependable: it is set only if the field was read once and is valid, else "".
+// name the request in its rejected event; of that, only RequestID and
+// Version are dependable: each is set only if the field was read once and
+// is valid, else "" and 0.
 func Decode(subject string, data []byte) (DrainRequest, error) {
 	var vs violations
-	req := readBody(data, &vs).check(&vs)
-	checkSubject(subject, req, &vs)
+	w := readBody(data, &vs)
+	req := w.check(&vs)
+	checkSubject(subject, w, req, &vs)
 	return result(req, &vs)
 }
 
@@ -47,11 +54,12 @@ func result(req DrainRequest, vs *violations) (DrainRequest, error) {
 	return req, nil
 }
 
-// checkSubject checks subject against the body's region and group.
-func checkSubject(subject string, req DrainRequest, vs *violations) {
+// checkSubject checks subject against the body's region and group (or, in
+// instance scope, its absence).
+func checkSubject(subject string, w *wireRequest, req DrainRequest, vs *violations) {
 	region, group, err := ParseRequestSubject(subject)
 	if err != nil {
-		vs.add("subject", "must be slb.drain.request.<region_id>.<vserver_group_id> with valid tokens, got "+gotString(subject))
+		vs.add("subject", "must be slb.drain.request.<region_id>.<vserver_group_id or instances> with valid tokens, got "+gotString(subject))
 		return
 	}
 	// Compare only values that are valid themselves: an invalid one has its
@@ -59,7 +67,13 @@ func checkSubject(subject string, req DrainRequest, vs *violations) {
 	if ValidRegionID(req.RegionID) && req.RegionID != region {
 		vs.add("region_id", "does not match subject token "+gotString(region))
 	}
-	if ValidGroupID(req.VServerGroupID) && req.VServerGroupID != group {
+	switch {
+	case req.Version == Version2 && w.groupID.null():
+		// A body that broke off may have had its group further on.
+		if group != InstancesToken && !w.partial {
+			vs.add("vserver_group_id", "absent (instance scope), so the subject token must be "+gotString(InstancesToken)+", got "+gotString(group))
+		}
+	case ValidGroupID(req.VServerGroupID) && req.VServerGroupID != group:
 		vs.add("vserver_group_id", "does not match subject token "+gotString(group))
 	}
 }

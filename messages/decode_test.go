@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ const (
 	testRegion  = "cn-hangzhou"
 	testGroup   = "rsp-cige6j5e7p"
 	testSubject = "slb.drain.request.cn-hangzhou.rsp-cige6j5e7p"
+	// testInstances is the instance-scope subject of testRegion.
+	testInstances = "slb.drain.request.cn-hangzhou.instances"
 )
 
 // validDoc is the contract's example request.
@@ -31,11 +34,62 @@ const validDoc = `{
   "deadline": "2026-11-27T10:00:00Z"
 }`
 
-// doc returns the contract's example with edit applied to its parsed form,
-// for rows that change one field.
-func doc(edit func(m map[string]any)) string {
+// validDocV2 is a version-2 request of group scope: a graceful drain.
+const validDocV2 = `{
+  "version": 2,
+  "request_id": "asg-42-scalein-0002",
+  "region_id": "cn-hangzhou",
+  "action": "drain",
+  "vserver_group_id": "rsp-cige6j5e7p",
+  "backend_servers": [
+    {"server_id": "i-bp1a2b3c4d5e6f7g8h9", "port": 80, "type": "ecs"},
+    {"server_id": "eni-bp1xyz", "port": 8080, "type": "eni"}
+  ],
+  "mode": "graceful",
+  "drain_timeout": "45s",
+  "dry_run": false,
+  "force": false,
+  "reason": "scale-in",
+  "source": "ess-lifecycle-hook/asg-42",
+  "deadline": "2026-11-27T10:00:00Z"
+}`
+
+// validDocInstances is a version-2 request of instance scope (published on
+// testInstances): the second server on one port only.
+const validDocInstances = `{
+  "version": 2,
+  "request_id": "asg-42-scalein-0003",
+  "region_id": "cn-hangzhou",
+  "backend_servers": [
+    {"server_id": "i-bp1a2b3c4d5e6f7g8h9"},
+    {"server_id": "i-bp1zzz", "port": 443}
+  ],
+  "dry_run": true,
+  "force": true,
+  "reason": "incident 7",
+  "source": "drainctl"
+}`
+
+// validDocRestore is a version-2 restore of group scope.
+const validDocRestore = `{
+  "version": 2,
+  "request_id": "asg-42-scaleout-0004",
+  "region_id": "cn-hangzhou",
+  "action": "restore",
+  "vserver_group_id": "rsp-cige6j5e7p",
+  "backend_servers": [
+    {"server_id": "i-bp1a2b3c4d5e6f7g8h9", "port": 80, "weight": 100},
+    {"server_id": "eni-bp1xyz", "port": 8080, "type": "eni", "weight": 0},
+    {"server_id": "i-bp1yyy", "port": 80}
+  ],
+  "restore_of": "asg-42-scalein-0002"
+}`
+
+// docOf returns base with edit applied to its parsed form, for rows that
+// change one field.
+func docOf(base string, edit func(m map[string]any)) string {
 	var m map[string]any
-	if err := json.Unmarshal([]byte(validDoc), &m); err != nil {
+	if err := json.Unmarshal([]byte(base), &m); err != nil {
 		panic(err)
 	}
 	edit(m)
@@ -46,13 +100,26 @@ func doc(edit func(m map[string]any)) string {
 	return string(b)
 }
 
-func set(field string, v any) string { return doc(func(m map[string]any) { m[field] = v }) }
-func del(field string) string        { return doc(func(m map[string]any) { delete(m, field) }) }
+// doc is docOf the contract's example.
+func doc(edit func(m map[string]any)) string { return docOf(validDoc, edit) }
+
+func set(field string, v any) string { return setOf(validDoc, field, v) }
+func del(field string) string        { return delOf(validDoc, field) }
+
+func setOf(base, field string, v any) string {
+	return docOf(base, func(m map[string]any) { m[field] = v })
+}
+
+func delOf(base, field string) string {
+	return docOf(base, func(m map[string]any) { delete(m, field) })
+}
 
 // setServer sets field of the first backend server (deleting it if v is
 // the deleteMarker).
-func setServer(field string, v any) string {
-	return doc(func(m map[string]any) {
+func setServer(field string, v any) string { return setServerOf(validDoc, field, v) }
+
+func setServerOf(base, field string, v any) string {
+	return docOf(base, func(m map[string]any) {
 		s := m["backend_servers"].([]any)[0].(map[string]any)
 		if v == deleteMarker {
 			delete(s, field)
@@ -76,8 +143,11 @@ func serverDoc(id string, port int) map[string]any {
 	return map[string]any{"server_id": id, "port": port}
 }
 
-// raw is a literal JSON text (valid or not) to put into a document.
+// raw is a literal JSON text (valid or not) to put into a document: with
+// withRaw, or as a value of a map given to encoding/json (valid JSON only).
 type raw string
+
+func (r raw) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
 const rawPlaceholder = "\x00raw\x00"
 
@@ -96,6 +166,14 @@ func setServerRaw(field string, r raw) string {
 	return withRaw(func(v any) string { return setServer(field, v) }, r)
 }
 
+func setRawOf(base, field string, r raw) string {
+	return withRaw(func(v any) string { return setOf(base, field, v) }, r)
+}
+
+func setServerRawOf(base, field string, r raw) string {
+	return withRaw(func(v any) string { return setServerOf(base, field, v) }, r)
+}
+
 type decodeCase struct {
 	name    string
 	subject string // testSubject when empty
@@ -109,17 +187,18 @@ type decodeCase struct {
 
 func decodeCases() []decodeCase {
 	long := func(c string, n int) string { return strings.Repeat(c, n) }
-	return []decodeCase{
+	return append([]decodeCase{
 		{name: "contract example", body: validDoc},
 		{name: "minimal", body: `{"version":1,"request_id":"a","region_id":"cn-hangzhou","vserver_group_id":"rsp-cige6j5e7p","backend_servers":[{"server_id":"i","port":1}]}`},
 
 		// version
 		{name: "version missing", body: del("version"), want: []string{"version: required"}},
-		{name: "version 2", body: set("version", 2), want: []string{"version: must be 1, got 2"}},
-		{name: "version 0", body: set("version", 0), want: []string{"version: must be 1, got 0"}},
-		{name: "version string", body: set("version", "1"), want: []string{"version: must be 1, got string"}},
-		{name: "version null", body: set("version", nil), want: []string{"version: must be 1, got null"}},
-		{name: "version 1.5", body: setRaw("version", raw("1.5")), want: []string{"version: must be 1, got 1.5"}},
+		{name: "version 3", body: set("version", 3), want: []string{"version: must be 1 or 2, got 3"}},
+		{name: "version 0", body: set("version", 0), want: []string{"version: must be 1 or 2, got 0"}},
+		{name: "version string", body: set("version", "1"), want: []string{"version: must be 1 or 2, got string"}},
+		{name: "version null", body: set("version", nil), want: []string{"version: must be 1 or 2, got null"}},
+		{name: "version 1.5", body: setRaw("version", raw("1.5")), want: []string{"version: must be 1 or 2, got 1.5"}},
+		{name: "version 2 of a version-1 body", body: set("version", 2)},
 		{name: "version 1.0 is 1", body: setRaw("version", raw("1.0"))},
 		{name: "version 10e-1 is 1", body: setRaw("version", raw("10e-1"))},
 
@@ -263,13 +342,14 @@ func decodeCases() []decodeCase {
 		{name: "body leading zero", body: setServerRaw("port", raw("080")), want: []string{"body: invalid JSON: invalid character '8' after object value"}},
 		{name: "body deep nesting in unknown field", body: setRaw("x", raw(strings.Repeat("[", 100)+strings.Repeat("]", 100))), want: []string{`unknown field "x"`, "body: nesting deeper than 64 levels"}},
 		{name: "body nesting within the limit", body: setRaw("x", raw(strings.Repeat("[", 62)+strings.Repeat("]", 62))), want: []string{`unknown field "x"`}},
-		{name: "violation after broken JSON not reported", body: `{"version":2,"request_id":`, want: []string{"version: must be 1, got 2", "body: invalid JSON"}},
+		{name: "violation after broken JSON not reported", body: `{"version":3,"request_id":`, want: []string{"version: must be 1 or 2, got 3", "body: invalid JSON"}},
+		{name: "version-2 body broken off before its group", body: `{"version":2,"request_id":`, want: []string{"body: invalid JSON"}},
 
 		// the subject
-		{name: "subject not a request subject", subject: "slb.drain.event.completed.cn-hangzhou.rsp-cige6j5e7p", body: validDoc, want: []string{"subject: must be slb.drain.request.<region_id>.<vserver_group_id>"}, schemaSkip: "subject"},
+		{name: "subject not a request subject", subject: "slb.drain.event.completed.cn-hangzhou.rsp-cige6j5e7p", body: validDoc, want: []string{"subject: must be slb.drain.request.<region_id>.<vserver_group_id or instances>"}, schemaSkip: "subject"},
 		{name: "subject six tokens", subject: testSubject + ".x", body: validDoc, want: []string{"subject: must be"}, schemaSkip: "subject"},
 		{name: "subject invalid token", subject: "slb.drain.request.CN.rsp-cige6j5e7p", body: validDoc, want: []string{"subject: must be"}, schemaSkip: "subject"},
-	}
+	}, decodeCasesV2()...)
 }
 
 func TestDecodeTable(t *testing.T) {
@@ -319,42 +399,71 @@ var (
 // with simple code of its own, independent of the decoder's checks.
 func checkContractRules(t *testing.T, subject string, r DrainRequest) {
 	t.Helper()
-	if r.Version != 1 {
+	v2 := r.Version == 2
+	if r.Version != 1 && !v2 {
 		t.Errorf("version %d", r.Version)
 	}
 	if n := len(r.RequestID); n < 1 || n > 128 || strings.Trim(r.RequestID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != "" {
 		t.Errorf("request_id %q", r.RequestID)
 	}
-	if !regionRE.MatchString(r.RegionID) || !groupRE.MatchString(r.VServerGroupID) {
+	instances := v2 && r.VServerGroupID == ""
+	if !regionRE.MatchString(r.RegionID) || (!instances && !groupRE.MatchString(r.VServerGroupID)) {
 		t.Errorf("region %q group %q", r.RegionID, r.VServerGroupID)
 	}
-	if got := "slb.drain.request." + r.RegionID + "." + r.VServerGroupID; got != subject {
-		t.Errorf("body names %s, received on %s", got, subject)
+	want := "slb.drain.request." + r.RegionID + "." + r.VServerGroupID
+	if instances {
+		want = "slb.drain.request." + r.RegionID + ".instances"
+	}
+	if want != subject {
+		t.Errorf("body names %s, received on %s", want, subject)
 	}
 	if n := len(r.BackendServers); n < 1 || n > 1000 {
 		t.Errorf("%d backend servers", n)
 	}
-	seen := map[BackendServer]bool{}
+	restore := v2 && r.Action == "restore"
+	seen := map[[3]string]bool{}
 	for _, b := range r.BackendServers {
 		if n := len(b.ServerID); n < 1 || n > 64 || strings.Trim(b.ServerID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
 			t.Errorf("server_id %q", b.ServerID)
 		}
-		if b.Port < 1 || b.Port > 65535 {
+		if (b.Port < 1 && !(instances && b.Port == 0)) || b.Port > 65535 {
 			t.Errorf("port %d", b.Port)
 		}
 		if b.Type != "ecs" && b.Type != "eni" && b.Type != "eci" {
 			t.Errorf("type %q", b.Type)
 		}
-		if seen[b] {
+		if w, set := b.Weight.Get(); set && (!restore || w < 0 || w > 100) {
+			t.Errorf("weight %d in a request of action %q", w, r.Action)
+		}
+		key := [3]string{b.ServerID, strconv.Itoa(b.Port), b.Type}
+		if seen[key] {
 			t.Errorf("duplicate %v not folded", b)
 		}
-		seen[b] = true
+		seen[key] = true
 	}
 	if len([]rune(r.Reason)) > 256 || len([]rune(r.Source)) > 256 {
 		t.Errorf("reason or source too long")
 	}
 	if r.Deadline != nil && r.Deadline.Location() != time.UTC {
 		t.Errorf("deadline %v not in UTC", r.Deadline)
+	}
+	if !v2 {
+		if r.Action != "" || r.Mode != "" || r.DrainTimeout != nil || r.DryRun || r.Force || r.RestoreOf != "" {
+			t.Errorf("version 1 with fields of version 2: %+v", r)
+		}
+		return
+	}
+	switch {
+	case r.Action == "drain" && (r.Mode == "remove" || r.Mode == "graceful"):
+	case r.Action == "restore" && r.Mode == "":
+	default:
+		t.Errorf("action %q mode %q", r.Action, r.Mode)
+	}
+	if d := r.DrainTimeout; d != nil && (r.Mode != "graceful" || *d < 0 || *d > time.Hour) {
+		t.Errorf("drain_timeout %v with mode %q", *d, r.Mode)
+	}
+	if r.RestoreOf != "" && (!restore || !regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`).MatchString(r.RestoreOf)) {
+		t.Errorf("restore_of %q with action %q", r.RestoreOf, r.Action)
 	}
 }
 
@@ -416,7 +525,7 @@ func TestDecodeLoneSurrogate(t *testing.T) {
 }
 
 func TestDecodeListsEveryViolation(t *testing.T) {
-	body := `{"version":2,"request_id":"a b","region_id":"cn-hangzhou","vserver_group_id":"rsp-X",` +
+	body := `{"version":3,"request_id":"a b","region_id":"cn-hangzhou","vserver_group_id":"rsp-X",` +
 		`"backend_servers":[{"server_id":"i-1","port":80},{"server_id":"","port":0,"type":"x","extra":1},"s"],` +
 		`"reason":"` + strings.Repeat("r", 300) + `","deadline":"soon","colour":"red"}`
 	_, err := Decode(testSubject, []byte(body))
@@ -425,7 +534,7 @@ func TestDecodeListsEveryViolation(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	want := []Violation{
-		{"version", "must be 1, got 2"},
+		{"version", "must be 1 or 2, got 3"},
 		{"request_id", `must match [A-Za-z0-9._:-]{1,128}, got "a b"`},
 		{"vserver_group_id", `must match rsp-[a-z0-9]+, got "rsp-X"`},
 		{"backend_servers[1].server_id", `must match [A-Za-z0-9_-]{1,64}, got ""`},
@@ -440,7 +549,7 @@ func TestDecodeListsEveryViolation(t *testing.T) {
 	if !reflect.DeepEqual(ve.Violations, want) {
 		t.Errorf("violations:\n%q\nwant\n%q", ve.Violations, want)
 	}
-	const msg = `invalid drain request: version: must be 1, got 2; request_id: must match`
+	const msg = `invalid drain request: version: must be 1 or 2, got 3; request_id: must match`
 	if !strings.HasPrefix(err.Error(), msg) || !strings.HasSuffix(err.Error(), `; unknown field "colour"`) {
 		t.Errorf("Error() = %s", err)
 	}

@@ -1,10 +1,12 @@
 package messages
 
 // FoldServers returns list with each empty type set to TypeECS and every
-// later duplicate of a (server_id, port, type) triple dropped, keeping the
-// first occurrences in order: the fold the worker applies to a request, so a
-// publisher can count servers as the outcome will. Like slices.Compact, it
-// works in list's array and zeroes the elements past the returned slice.
+// later duplicate of a server dropped, keeping the first occurrences in
+// order: the fold the worker applies to a request, so a publisher can count
+// servers as the outcome will. Duplicates are entries of the same Key
+// (server_id, port, type): of a server named twice with different weights
+// (in a restore), the first weight is kept. Like slices.Compact, it works in
+// list's array and zeroes the elements past the returned slice.
 func FoldServers(list []BackendServer) []BackendServer {
 	for i := range list {
 		if list[i].Type == "" {
@@ -19,7 +21,7 @@ func FoldServers(list []BackendServer) []BackendServer {
 	next:
 		for _, b := range list {
 			for _, o := range out {
-				if o == b {
+				if o.Key() == b.Key() {
 					continue next
 				}
 			}
@@ -28,10 +30,10 @@ func FoldServers(list []BackendServer) []BackendServer {
 	} else {
 		seen := make(map[BackendServer]struct{}, len(list))
 		for _, b := range list {
-			if _, dup := seen[b]; dup {
+			if _, dup := seen[b.Key()]; dup {
 				continue
 			}
-			seen[b] = struct{}{}
+			seen[b.Key()] = struct{}{}
 			out = append(out, b)
 		}
 	}

@@ -15,7 +15,7 @@ func TestFoldServers(t *testing.T) {
 		{ServerID: "i-1", Port: 80},
 	}
 	got := FoldServers(list)
-	want := []BackendServer{{"i-2", 80, "ecs"}, {"i-1", 80, "ecs"}, {"i-2", 80, "eci"}, {"i-1", 81, "ecs"}}
+	want := []BackendServer{{ServerID: "i-2", Port: 80, Type: "ecs"}, {ServerID: "i-1", Port: 80, Type: "ecs"}, {ServerID: "i-2", Port: 80, Type: "eci"}, {ServerID: "i-1", Port: 81, Type: "ecs"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FoldServers = %v, want %v", got, want)
 	}

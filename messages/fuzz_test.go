@@ -12,11 +12,12 @@ import (
 	"unicode/utf8"
 )
 
-// FuzzDecode: Decode never panics; what it accepts obeys the contract
-// (checked independently), survives Validate unchanged, and survives
-// re-encoding; its verdict agrees with the JSON Schema's and its syntax
-// verdict with encoding/json's; what it refuses comes with violations and a
-// RequestID that is empty or valid.
+// FuzzDecode: Decode never panics; what it accepts, of either version,
+// obeys the contract (checked independently) on the subject of its scope
+// and on no other, survives Validate unchanged, and survives re-encoding;
+// its verdict agrees with the JSON Schemas' and its syntax verdict with
+// encoding/json's; what it refuses comes with violations and a RequestID
+// that is empty or valid.
 func FuzzDecode(f *testing.F) {
 	for _, tc := range decodeCases() {
 		if len(tc.body) <= 4<<10 {
@@ -24,11 +25,10 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		req, err := Decode(testSubject, data)
-		_, bodyErr := decodeBody(data)
+		body, bodyErr := decodeBody(data)
 
 		syntaxOK := utf8.Valid(data) && json.Valid(data)
-		if err == nil && !syntaxOK {
+		if bodyErr == nil && !syntaxOK {
 			t.Fatalf("accepted invalid JSON")
 		}
 		if !syntaxOK && !hasViolation(bodyErr, "body", "") {
@@ -39,15 +39,26 @@ func FuzzDecode(f *testing.F) {
 		}
 
 		if len(data) <= MaxRequestBytes && !hasRepeatedNames(data) {
-			v, schemaErr := schemaCheck(RequestSchema, data)
-			if schemaErr != nil {
-				t.Fatal(schemaErr)
-			}
-			if (len(v) == 0) != (bodyErr == nil) {
-				t.Fatalf("Decode: %v\nschema: %v", bodyErr, v)
-			}
+			checkAgreement(t, data)
 		}
 
+		// The subject of the body's scope, and one of the other scope.
+		subject, other := testSubject, testInstances
+		if bodyErr == nil {
+			subject = body.Subject()
+			if body.InstanceScope() {
+				other = RequestSubject(body.RegionID, testGroup)
+			} else {
+				other = InstancesRequestSubject(body.RegionID)
+			}
+		}
+		req, err := Decode(subject, data)
+		if (err == nil) != (bodyErr == nil) {
+			t.Fatalf("Decode on %s: %v, without the subject: %v", subject, err, bodyErr)
+		}
+		if _, err := Decode(other, data); err == nil {
+			t.Fatalf("accepted on %s, the other scope's subject", other)
+		}
 		if err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) || len(ve.Violations) == 0 {
@@ -56,10 +67,16 @@ func FuzzDecode(f *testing.F) {
 			if req.RequestID != "" && !ValidRequestID(req.RequestID) {
 				t.Fatalf("invalid RequestID %q returned", req.RequestID)
 			}
+			if req.Version != 0 && req.Version != 1 && req.Version != 2 {
+				t.Fatalf("version %d returned", req.Version)
+			}
 			return
 		}
 
-		checkContractRules(t, testSubject, req)
+		checkContractRules(t, subject, req)
+		if !sameRequest(req, body) {
+			t.Fatalf("Decode and decodeBody differ:\n%+v\n%+v", req, body)
+		}
 
 		again := req
 		again.BackendServers = slices.Clone(req.BackendServers)
@@ -75,7 +92,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(err)
 		}
 		if len(enc) <= MaxRequestBytes { // escapes can make it longer
-			req2, err := Decode(testSubject, enc)
+			req2, err := Decode(subject, enc)
 			if err != nil {
 				t.Fatalf("re-encoded request refused: %v\n%s", err, enc)
 			}
@@ -85,7 +102,8 @@ func FuzzDecode(f *testing.F) {
 		}
 
 		// encoding/json, where it can read the body (it refuses 80.0 for
-		// an int), must read the same request.
+		// an int, and drain_timeout's string for a time.Duration), must
+		// read the same request once validated (which fills in defaults).
 		var std DrainRequest
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
@@ -121,6 +139,11 @@ func sameRequest(a, b DrainRequest) bool {
 	da, db := a.Deadline, b.Deadline
 	a.Deadline, b.Deadline = nil, nil
 	if (da == nil) != (db == nil) || (da != nil && !da.Equal(*db)) {
+		return false
+	}
+	ta, tb := a.DrainTimeout, b.DrainTimeout
+	a.DrainTimeout, b.DrainTimeout = nil, nil
+	if (ta == nil) != (tb == nil) || (ta != nil && *ta != *tb) {
 		return false
 	}
 	return reflect.DeepEqual(a, b)

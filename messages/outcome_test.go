@@ -113,8 +113,8 @@ func TestDecodeOutcomeRoundTrip(t *testing.T) {
 	want := exampleOutcome()
 	want.Status = StatusFailed
 	want.Error = &Error{Code: "InvalidParameter", Message: "The specified VServerGroupId does not exist."}
-	want.Removed = []BackendServer{{"i-1", 80, "ecs"}}
-	want.NotRemoved = []BackendServer{{"i-2", 81, "eni"}}
+	want.Removed = []BackendServer{{ServerID: "i-1", Port: 80, Type: "ecs"}}
+	want.NotRemoved = []BackendServer{{ServerID: "i-2", Port: 81, Type: "eni"}}
 	data, err := json.Marshal(want)
 	if err != nil {
 		t.Fatal(err)
@@ -131,8 +131,8 @@ func TestDecodeOutcomeRoundTrip(t *testing.T) {
 	if _, err := DecodeOutcome([]byte(strings.Replace(contractOutcome, `"attempts"`, `"new_field": true, "attempts"`, 1))); err != nil {
 		t.Errorf("unknown field refused: %v", err)
 	}
-	if _, err := DecodeOutcome([]byte(strings.Replace(contractOutcome, `"version": 1`, `"version": 2`, 1))); err == nil || !strings.Contains(err.Error(), "unsupported version 2") {
-		t.Errorf("version 2: %v", err)
+	if _, err := DecodeOutcome([]byte(strings.Replace(contractOutcome, `"version": 1`, `"version": 3`, 1))); err == nil || !strings.Contains(err.Error(), "unsupported version 3") {
+		t.Errorf("version 3: %v", err)
 	}
 	if _, err := DecodeOutcome([]byte(`{`)); err == nil {
 		t.Error("broken JSON accepted")

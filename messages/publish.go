@@ -15,14 +15,31 @@ type Publisher interface {
 	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 }
 
-// Publish sends req to RequestSubject(req.RegionID, req.VServerGroupID) with
-// Nats-Msg-Id set to its request_id, so that JetStream drops a re-send of the
-// same request within the stream's duplicate window (the returned PubAck then
-// has Duplicate set). It normalises and validates a copy of req first (the
-// caller's value is left alone) and refuses to send an invalid request, or
-// one whose JSON exceeds MaxRequestBytes, with a *ValidationError: a worker
-// would only reject it.
+// Publish sends req, of version 1 or 2, to req.Subject() (RequestSubject of
+// its region and group, or InstancesRequestSubject of its region in
+// instance scope) with Nats-Msg-Id set to its request_id, so that JetStream
+// drops a re-send of the same request within the stream's duplicate window
+// (the returned PubAck then has Duplicate set). It normalises and validates
+// a copy of req first (the caller's value is left alone) and refuses to send
+// an invalid request, or one whose JSON exceeds MaxRequestBytes, with a
+// *ValidationError: a worker would only reject it.
 func Publish(ctx context.Context, js Publisher, req DrainRequest) (*jetstream.PubAck, error) {
+	msg, err := NewRequestMsg(req)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := js.PublishMsg(ctx, msg)
+	if err != nil {
+		return nil, fmt.Errorf("publish drain request %q to %s: %w", req.RequestID, msg.Subject, err)
+	}
+	return ack, nil
+}
+
+// NewRequestMsg is the message Publish sends for req: validated and
+// normalised (on a copy), on req.Subject(), with header Nats-Msg-Id. A
+// caller that adds headers of its own (traceparent, say) publishes it
+// itself. Errors are as Publish's.
+func NewRequestMsg(req DrainRequest) (*nats.Msg, error) {
 	req.BackendServers = slices.Clone(req.BackendServers)
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("publish drain request %q: %w", req.RequestID, err)
@@ -38,12 +55,8 @@ func Publish(ctx context.Context, js Publisher, req DrainRequest) (*jetstream.Pu
 		}}}
 		return nil, fmt.Errorf("publish drain request %q: %w", req.RequestID, err)
 	}
-	msg := nats.NewMsg(RequestSubject(req.RegionID, req.VServerGroupID))
+	msg := nats.NewMsg(req.Subject())
 	msg.Data = data
 	msg.Header.Set(MsgIDHeader, req.RequestID)
-	ack, err := js.PublishMsg(ctx, msg)
-	if err != nil {
-		return nil, fmt.Errorf("publish drain request %q to %s: %w", req.RequestID, msg.Subject, err)
-	}
-	return ack, nil
+	return msg, nil
 }

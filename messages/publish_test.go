@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +164,96 @@ type failingPublisher struct{}
 
 func (failingPublisher) PublishMsg(context.Context, *nats.Msg, ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	return nil, jetstream.ErrNoStreamResponse
+}
+
+// TestPublishV2: a version-2 request goes to the subject of its scope, and
+// what the stream holds decodes to the request, defaults filled in.
+func TestPublishV2(t *testing.T) {
+	js := startJetStream(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:       RequestStream,
+		Subjects:   []string{RequestSubjects},
+		Retention:  jetstream.WorkQueuePolicy,
+		Duplicates: 2 * time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := validRequestV2()
+	inst := DrainRequest{
+		Version: 2, RequestID: "incident-7-i-bp1", RegionID: testRegion, DryRun: true,
+		BackendServers: []BackendServer{{ServerID: "i-bp1a2b3c4d5e6f7g8h9"}, {ServerID: "i-bp1zzz", Port: 443}},
+	}
+	restore := DrainRequest{
+		Version: 2, RequestID: "asg-42-undo-0002", RegionID: testRegion, VServerGroupID: testGroup,
+		Action: ActionRestore, RestoreOf: group.RequestID,
+		BackendServers: []BackendServer{{ServerID: "i-bp1a2b3c4d5e6f7g8h9", Port: 80, Weight: WeightOf(100)}},
+	}
+	for i, tc := range []struct {
+		req     DrainRequest
+		subject string
+	}{
+		{group, "slb.drain.request.cn-hangzhou.rsp-cige6j5e7p"},
+		{inst, "slb.drain.request.cn-hangzhou.instances"},
+		{restore, "slb.drain.request.cn-hangzhou.rsp-cige6j5e7p"},
+		{validRequest(), "slb.drain.request.cn-hangzhou.rsp-cige6j5e7p"}, // version 1 beside them
+	} {
+		ack, err := Publish(ctx, js, tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := stream.GetMsg(ctx, ack.Sequence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Subject != tc.subject || msg.Header.Get(MsgIDHeader) != tc.req.RequestID || ack.Sequence != uint64(i+1) {
+			t.Errorf("%s: subject %s, %s %q, sequence %d", tc.req.RequestID, msg.Subject, MsgIDHeader, msg.Header.Get(MsgIDHeader), ack.Sequence)
+		}
+		got, err := Decode(msg.Subject, msg.Data)
+		if err != nil {
+			t.Fatalf("published body refused: %v\n%s", err, msg.Data)
+		}
+		want := tc.req
+		want.BackendServers = slices.Clone(want.BackendServers)
+		if err := want.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if !sameRequest(got, want) {
+			t.Errorf("published %+v\nwant %+v", got, want)
+		}
+	}
+
+	// Refused before sending: a weight in a drain, a graceful timeout over
+	// an hour.
+	bad := inst
+	bad.RequestID = "other"
+	bad.BackendServers = []BackendServer{{ServerID: "i-1", Weight: WeightOf(3)}}
+	if _, err := Publish(ctx, js, bad); err == nil || !strings.Contains(err.Error(), "backend_servers[0].weight: only with action restore") {
+		t.Errorf("Publish(weight in a drain) = %v", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 4 {
+		t.Errorf("stream holds %d messages, want 4", info.State.Msgs)
+	}
+}
+
+func TestNewRequestMsg(t *testing.T) {
+	req := validRequestV2()
+	msg, err := NewRequestMsg(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg.Header.Set(TraceParentHeader, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	var p recordingPublisher
+	if _, err := p.PublishMsg(t.Context(), msg); err != nil || msg.Subject != req.Subject() || msg.Header.Get(MsgIDHeader) != req.RequestID {
+		t.Errorf("msg %+v, %v", msg, err)
+	}
+	if _, err := NewRequestMsg(DrainRequest{Version: 2}); err == nil {
+		t.Error("invalid request made into a message")
+	}
 }

@@ -21,10 +21,23 @@ const (
 	ruleDeadline       = "must be an RFC 3339 time"
 	ruleText           = "at most 256 characters"
 	ruleServers        = "must have 1..1000 entries"
-	ruleVersion        = "must be 1"
+	ruleVersion        = "must be 1 or 2"
 	ruleRequired       = "required"
 	ruleUTF8           = "must be valid UTF-8"
 	ruleDuplicateField = "duplicate field"
+
+	// Version 2.
+	ruleV2Only          = "only in version 2"
+	ruleAction          = "must be one of drain, restore"
+	ruleMode            = "must be one of remove, graceful"
+	ruleBoolean         = "must be a boolean"
+	ruleWeight          = "must be 0..100"
+	ruleDrainTimeout    = "must be a Go duration of 0s..1h, such as 90s or 2m30s"
+	ruleDrainTimeoutMax = "must be at most 1h"
+	ruleOnlyRestore     = "only with action restore"
+	ruleOnlyDrain       = "only with action drain"
+	ruleOnlyGraceful    = "only with mode graceful"
+	ruleGroupScopePort  = "required in group scope"
 )
 
 // ValidRequestID reports whether s is a valid request_id:

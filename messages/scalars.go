@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"math/big"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -108,3 +110,72 @@ func parseRFC3339(s string) (time.Time, bool) {
 	}
 	return t.UTC(), true
 }
+
+// durationUnits are time.ParseDuration's units, in nanoseconds.
+var durationUnits = map[string]int64{
+	"ns": 1,
+	"us": 1e3, "µs": 1e3, "μs": 1e3, // U+00B5 and U+03BC
+	"ms": 1e6,
+	"s":  1e9,
+	"m":  60e9,
+	"h":  3600e9,
+}
+
+// parseDrainTimeout reads a drain_timeout: a Go duration as
+// time.ParseDuration reads it (such as 90s, 1.5h or 2m30s, or a bare 0),
+// except that no '-' sign is taken. syntax tells whether s has that form
+// (the schema's pattern); atMostMax whether its exact value is at most
+// MaxDrainTimeout, in which case d is that value cut to whole nanoseconds,
+// as time.ParseDuration cuts it. Values are computed exactly, so neither
+// overflow nor rounding can make a value over an hour look in range.
+func parseDrainTimeout(s string) (d time.Duration, syntax, atMostMax bool) {
+	s = strings.TrimPrefix(s, "+")
+	if s == "0" {
+		return 0, true, true
+	}
+	if s == "" {
+		return 0, false, false
+	}
+	total := new(big.Rat)
+	for s != "" {
+		i := 0
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		intPart, frac := s[:i], ""
+		s = s[i:]
+		if s != "" && s[0] == '.' {
+			j := 1
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			frac, s = s[1:j], s[j:]
+		}
+		if intPart == "" && frac == "" {
+			return 0, false, false
+		}
+		j := 0
+		for j < len(s) && s[j] != '.' && !isDigit(s[j]) {
+			j++
+		}
+		unit, ok := durationUnits[s[:j]]
+		if !ok {
+			return 0, false, false
+		}
+		s = s[j:]
+		// (intPart.frac) * unit = intPart frac * unit / 10^len(frac)
+		num, _ := new(big.Int).SetString("0"+intPart+frac, 10)
+		num.Mul(num, big.NewInt(unit))
+		den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil)
+		total.Add(total, new(big.Rat).SetFrac(num, den))
+	}
+	if total.Cmp(new(big.Rat).SetInt64(int64(MaxDrainTimeout))) > 0 {
+		return 0, true, false
+	}
+	ns := new(big.Int).Quo(total.Num(), total.Denom()) // ≥ 0: floor
+	return time.Duration(ns.Int64()), true, true
+}
+
+// formatDrainTimeout is d as drain_timeout carries it: time.Duration's
+// String ("90s" is "1m30s"), which parseDrainTimeout reads back exactly.
+func formatDrainTimeout(d time.Duration) string { return d.String() }

@@ -17,6 +17,30 @@ const (
 	unknownToken = "unknown"
 )
 
+// InstancesToken is the reserved group token of instance-scope subjects
+// (version 2): slb.drain.request.<region_id>.instances and
+// slb.drain.event.<status>.<region_id>.instances. No group id has this
+// form.
+const InstancesToken = "instances"
+
+// InstancesRequestSubject is the subject of an instance-scope request of
+// region: slb.drain.request.<region>.instances.
+func InstancesRequestSubject(region string) string {
+	return RequestSubject(region, InstancesToken)
+}
+
+// InstancesEventSubject is the subject of the outcome event of an
+// instance-scope request: slb.drain.event.<status>.<region>.instances.
+func InstancesEventSubject(status Status, region string) string {
+	return EventSubject(status, region, InstancesToken)
+}
+
+// ValidGroupToken reports whether s may stand as the group token of a
+// request or event subject: a valid group id, or InstancesToken.
+func ValidGroupToken(s string) bool {
+	return s == InstancesToken || ValidGroupID(s)
+}
+
 // RequestSubject is the subject a drain request for group is published to:
 // slb.drain.request.<region>.<group>. It does not validate its arguments.
 func RequestSubject(region, group string) string {
@@ -41,11 +65,12 @@ func ProgressSubject(region, group string) string {
 var ErrNotRequestSubject = errors.New("not a drain request subject")
 
 // ParseRequestSubject splits slb.drain.request.<region>.<group> into its two
-// tokens. A subject of any other shape is an error wrapping
+// tokens; group may be InstancesToken (instance scope, version 2), which is
+// not an error. A subject of any other shape is an error wrapping
 // ErrNotRequestSubject, with empty tokens. A subject of the right shape whose
-// tokens are not a valid region or group id is also an error, but the tokens
-// are still returned, so a caller building a rejected event can keep the
-// valid one (Outcome.Subject replaces the invalid one with "unknown").
+// tokens are not a valid region id or group token is also an error, but the
+// tokens are still returned, so a caller building a rejected event can keep
+// the valid one (Outcome.Subject replaces the invalid one with "unknown").
 func ParseRequestSubject(subject string) (region, group string, err error) {
 	rest, ok := strings.CutPrefix(subject, requestPrefix)
 	if !ok {
@@ -58,8 +83,8 @@ func ParseRequestSubject(subject string) (region, group string, err error) {
 	switch {
 	case !ValidRegionID(region):
 		err = fmt.Errorf("subject %s: region token %s", gotString(subject), ruleRegionID)
-	case !ValidGroupID(group):
-		err = fmt.Errorf("subject %s: group token %s", gotString(subject), ruleGroupID)
+	case !ValidGroupToken(group):
+		err = fmt.Errorf("subject %s: group token %s or be %q", gotString(subject), ruleGroupID, InstancesToken)
 	}
 	return region, group, err
 }

@@ -149,9 +149,9 @@ func TestBackendServerString(t *testing.T) {
 		b    BackendServer
 		want string
 	}{
-		{BackendServer{"i-abc", 80, "ecs"}, "i-abc:80:ecs"},
-		{BackendServer{"i-abc", 80, ""}, "i-abc:80:ecs"},
-		{BackendServer{"eni-x", 8080, "eni"}, "eni-x:8080:eni"},
+		{BackendServer{ServerID: "i-abc", Port: 80, Type: "ecs"}, "i-abc:80:ecs"},
+		{BackendServer{ServerID: "i-abc", Port: 80, Type: ""}, "i-abc:80:ecs"},
+		{BackendServer{ServerID: "eni-x", Port: 8080, Type: "eni"}, "eni-x:8080:eni"},
 	} {
 		if got := tc.b.String(); got != tc.want {
 			t.Errorf("%#v.String() = %s, want %s", tc.b, got, tc.want)
@@ -161,10 +161,10 @@ func TestBackendServerString(t *testing.T) {
 
 func TestParseBackendServer(t *testing.T) {
 	for in, want := range map[string]BackendServer{
-		"i-abc:80":        {"i-abc", 80, "ecs"},
-		"i-abc:80:ecs":    {"i-abc", 80, "ecs"},
-		"eni-x:8080:eni":  {"eni-x", 8080, "eni"},
-		"eci_1:65535:eci": {"eci_1", 65535, "eci"},
+		"i-abc:80":        {ServerID: "i-abc", Port: 80, Type: "ecs"},
+		"i-abc:80:ecs":    {ServerID: "i-abc", Port: 80, Type: "ecs"},
+		"eni-x:8080:eni":  {ServerID: "eni-x", Port: 8080, Type: "eni"},
+		"eci_1:65535:eci": {ServerID: "eci_1", Port: 65535, Type: "eci"},
 	} {
 		got, err := ParseBackendServer(in)
 		if err != nil || got != want {

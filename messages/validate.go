@@ -83,14 +83,17 @@ func serverField(i int, name string) string {
 	return s
 }
 
-// Validate checks r against every rule of the contract's request table except
-// the subject check (which needs the subject: see Decode), as Decode judges
-// r's JSON encoding (save that invalid UTF-8, which the encoding would
-// replace, is refused). If r is valid, it normalises it: each empty
-// server type becomes "ecs", and duplicate (server_id, port, type) entries
-// are folded into the first (in a new slice: the caller's array is left
-// alone). The count rule applies to the list as given, before folding. It
-// returns nil or a *ValidationError listing every violation.
+// Validate checks r against every rule of the contract's request table of
+// r's version except the subject check (which needs the subject: see
+// Decode), as Decode judges r's JSON encoding (save that invalid UTF-8,
+// which the encoding would replace, is refused). In version 2 an empty
+// VServerGroupID is instance scope and a Port of 0 is "every port" (both
+// absent on the wire). If r is valid, it normalises it: each empty server
+// type becomes "ecs", duplicate servers (same Key) are folded into the
+// first (in a new slice: the caller's array is left alone), and in version
+// 2 an empty Action becomes ActionDrain and a drain's empty Mode
+// ModeRemove. The count rule applies to the list as given, before folding.
+// It returns nil or a *ValidationError listing every violation.
 func (r *DrainRequest) Validate() error {
 	var vs violations
 	checked := wireOf(r).check(&vs)
@@ -100,5 +103,6 @@ func (r *DrainRequest) Validate() error {
 		return vs.err()
 	}
 	r.BackendServers = FoldServers(checked.BackendServers)
+	r.Action, r.Mode = checked.Action, checked.Mode
 	return nil
 }
