@@ -305,7 +305,9 @@ func (s *wireServer) check(i int, sc scope, vs *violations) (b BackendServer, ok
 	}
 	switch {
 	case !sc.v2:
-		onlyV2(s.weight, serverField(i, "weight"), vs)
+		if s.weight.kind != 0 || s.weight.repeated { // the field's name is built only when needed
+			vs.add(serverField(i, "weight"), ruleV2Only)
+		}
 	case s.weight.null():
 	case sc.action == ActionDrain:
 		vs.add(serverField(i, "weight"), ruleOnlyRestore)
