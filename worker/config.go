@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"time"
+
+	"github.com/slbdrain/slbdrain/messages"
 
 	"github.com/slbdrain/slbdrain/retry"
 )
@@ -43,7 +46,15 @@ type Config struct {
 	HeartbeatInterval time.Duration // InProgress for held messages; default AckWait/3
 	ShutdownTimeout   time.Duration
 	WedgeTimeout      time.Duration // held work without progress for this long makes the worker unhealthy
-	StatsInterval     time.Duration // how often consumer backlog gauges are polled
+	// AllowGroups are regular expressions on vserver_group_id; a request
+	// for a group none matches fails NotAllowed (empty: every group).
+	AllowGroups []string
+	// MinRemaining: a version-2 drain must leave its group at least this
+	// many servers of weight > 0, unless it says force (0: no guard).
+	// Not defaulted: 0 is a setting; DefaultConfig has 1.
+	MinRemaining  int
+	DrainTimeout  time.Duration // default wait at weight 0 of a graceful drain
+	StatsInterval time.Duration // how often consumer backlog gauges are polled
 }
 
 // DefaultConfig returns the contract's defaults.
@@ -76,6 +87,8 @@ func DefaultConfig() Config {
 		CredentialRetry: 10 * time.Second,
 		ShutdownTimeout: 30 * time.Second,
 		WedgeTimeout:    5 * time.Minute,
+		MinRemaining:    1,
+		DrainTimeout:    messages.DefaultDrainTimeout,
 		StatsInterval:   5 * time.Second,
 	}
 }
@@ -103,6 +116,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.CredentialRetry, d.CredentialRetry)
 	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setDefault(&c.WedgeTimeout, d.WedgeTimeout)
+	setDefault(&c.DrainTimeout, d.DrainTimeout)
 	setDefault(&c.StatsInterval, d.StatsInterval)
 	setDefault(&c.HeartbeatInterval, c.AckWait/3)
 	quotas := DefaultQuotas()
@@ -159,6 +173,17 @@ func (c Config) Validate() error {
 	}
 	if c.DuplicateWindow < 2*time.Minute {
 		errs = append(errs, fmt.Errorf("duplicate window %s: the contract requires at least 2m", c.DuplicateWindow))
+	}
+	if c.MinRemaining < 0 {
+		errs = append(errs, fmt.Errorf("min remaining %d: must not be negative (0: no guard)", c.MinRemaining))
+	}
+	if c.DrainTimeout > messages.MaxDrainTimeout {
+		errs = append(errs, fmt.Errorf("drain timeout %s: at most %s", c.DrainTimeout, messages.MaxDrainTimeout))
+	}
+	for _, p := range c.AllowGroups {
+		if _, err := regexp.Compile(p); err != nil {
+			errs = append(errs, fmt.Errorf("allow group %q: %w", p, err))
+		}
 	}
 	if err := validateQuotas(c.Quotas); err != nil {
 		errs = append(errs, err)

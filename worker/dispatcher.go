@@ -93,6 +93,9 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 			zap.String("vserver_group_id", cl.g.key.id), zap.Int("requests", len(cl.reqs)),
 			zap.String("code", retry.Code(res.err)), zap.String("api_request_id", res.requestID), zap.Error(res.err))
 	}
+	if res.err == nil {
+		w.guard.sawRemoval(cl.g.key, res.remaining)
+	}
 	progress := w.sched.complete(cl, res)
 	w.madeProgress()
 	if res.err != nil && res.class == retry.Credentials {

@@ -40,11 +40,19 @@ func (w *Worker) intake(msg jetstream.Msg) {
 	req, decodeErr := messages.Decode(msg.Subject(), msg.Data())
 	r := newRequest(delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}, meta, req, w.cfg.MaxRetry, now)
 	r.subject, r.decodeErr = msg.Subject(), decodeErr
+	if tid, ok := messages.ParseTraceParent(msg.Headers().Get(messages.TraceParentHeader)); ok {
+		r.traceID = tid
+	}
 	// Held from here: its heartbeat runs while the outcomes bucket is asked,
 	// and while credentials fail; its deadline counts wherever it waits.
 	w.ledger.hold(r)
 	if !messages.ValidRequestID(req.RequestID) {
 		w.admit(r) // an unreadable id cannot have been seen before
+		return
+	}
+	if meta.NumDelivered == 1 && w.remembered.surelyUnknown(messages.OutcomeKey(req.RequestID)) {
+		w.m.outcomeLookupsSkipped.Inc()
+		w.admit(r) // the bucket certainly has no outcome for it
 		return
 	}
 	w.recall.pending.Add(1)
@@ -54,11 +62,17 @@ func (w *Worker) intake(msg jetstream.Msg) {
 // admit sends a request whose outcome is not known on its way: a rejected
 // event at once for an invalid one, else the scheduler.
 func (w *Worker) admit(r *request) {
-	if r.decodeErr != nil {
+	switch {
+	case r.decodeErr != nil:
 		w.reject(r, r.subject, r.decodeErr)
-		return
+	case !r.req.InstanceScope() && !w.guard.allowed(r.req.VServerGroupID):
+		w.failAtOnce(r, &messages.Error{Code: messages.CodeNotAllowed, Message: fmt.Sprintf(
+			"group %s/%s is outside --allow-group %s", r.req.RegionID, r.req.VServerGroupID, w.cfg.AllowGroups)})
+	case r.req.Version >= messages.Version2:
+		w.admitV2(r)
+	default:
+		w.sched.add(r)
 	}
-	w.sched.add(r)
 }
 
 // reject reports an invalid request. Its event names it by request_id when
@@ -69,7 +83,7 @@ func (w *Worker) reject(r *request, subject string, err error) {
 	if !messages.ValidRegionID(region) {
 		region = "unknown"
 	}
-	if !messages.ValidGroupID(group) {
+	if !messages.ValidGroupToken(group) { // a group id, or "instances"
 		group = "unknown"
 	}
 	r.req.RegionID, r.req.VServerGroupID = region, group

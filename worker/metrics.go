@@ -28,6 +28,7 @@ type metrics struct {
 	outcomeLookupFailures prometheus.Counter
 	activeReplica         prometheus.Gauge
 	bisections            prometheus.Counter
+	outcomeLookupsSkipped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -77,6 +78,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "slbdrain_known_outcomes_total", Help: "Requests whose id already had a remembered outcome: acked with no call and no event."}),
 		outcomeLookupFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slbdrain_outcome_lookup_failures_total", Help: "Outcomes bucket lookups that failed; the request was handled as new."}),
+		outcomeLookupsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_outcome_lookups_skipped_total", Help: "New requests the filter of remembered ids showed unknown: no bucket lookup needed."}),
 		bisections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slbdrain_call_splits_total", Help: "Calls split in halves after a permanent error, to find the backend servers the API refuses."}),
 		activeReplica: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -86,7 +89,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.requestsReceived, m.redeliveries, m.outcomes, m.apiCalls, m.apiCallDuration,
 			m.serversPerCall, m.requestLatency, m.callsInFlight, m.heldRequests, m.activeGroups,
 			m.rateLimit, m.publishFailures, m.credentialsFailing, m.consumerPending, m.consumerAckPending,
-			m.quotaShare, m.quotaWindowsSpent, m.notRemoved, m.knownOutcomes, m.outcomeLookupFailures, m.activeReplica, m.bisections)
+			m.quotaShare, m.quotaWindowsSpent, m.notRemoved, m.knownOutcomes, m.outcomeLookupFailures, m.activeReplica, m.bisections, m.outcomeLookupsSkipped)
 	}
 	return m
 }

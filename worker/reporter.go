@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -119,6 +121,10 @@ func (rp *reporter) publish(reps []report) {
 func (rp *reporter) send(st *settling) {
 	o := st.rep.outcome
 	msg := &nats.Msg{Subject: o.Subject(), Data: st.data, Header: nats.Header{messages.MsgIDHeader: []string{o.MsgID()}}}
+	if o.TraceID != "" {
+		// The event continues the request's trace, as a span of its own.
+		msg.Header.Set(messages.TraceParentHeader, "00-"+o.TraceID+"-"+newSpanID()+"-01")
+	}
 	if st.stored {
 		msg = &nats.Msg{Subject: outcomeSubject(o.RequestID), Data: st.data}
 	}
@@ -251,6 +257,9 @@ func (rp *reporter) settled(rep report) {
 	if o.Error != nil {
 		fields = append(fields, zap.String("code", o.Error.Code), zap.String("message", o.Error.Message))
 	}
+	if o.TraceID != "" {
+		fields = append(fields, zap.String("trace_id", o.TraceID))
+	}
 	if err != nil {
 		// The event and the outcome are stored; a lost ack means a
 		// redelivery that the outcomes bucket answers.
@@ -265,4 +274,13 @@ func (rp *reporter) handBack(rep report, err error) {
 		zap.String("request_id", rep.outcome.RequestID), zap.Uint64("stream_sequence", rep.outcome.StreamSequence),
 		zap.String("status", string(rep.outcome.Status)), zap.Error(err))
 	_ = rp.ledger.forget(rep.r).Nak()
+}
+
+// newSpanID is a random W3C span id: 16 hex digits, not all zero.
+func newSpanID() string {
+	var b [8]byte
+	for b == ([8]byte{}) {
+		_, _ = rand.Read(b[:])
+	}
+	return hex.EncodeToString(b[:])
 }

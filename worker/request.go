@@ -21,6 +21,11 @@ type request struct {
 
 	subject   string // the delivery's subject, for a rejected event
 	decodeErr error  // why the request is invalid, if it is
+	traceID   string // of the request's traceparent header, if it had one
+	// group is what the API last said of the request's group (version 2:
+	// its load balancer, and the requested servers' weights before the
+	// drain); nil when not read.
+	group *GroupInfo
 
 	// decided is set once, by whoever settles the request first: the
 	// scheduler (an outcome) or the ledger (handed back to JetStream).
@@ -95,7 +100,7 @@ func (r *request) expired(now time.Time) bool { return !now.Before(r.deadline) }
 // outcome builds the request's terminal event.
 func (r *request) outcome(status messages.Status, e *messages.Error, now time.Time) *messages.Outcome {
 	o := &messages.Outcome{
-		Version:        messages.Version,
+		Version:        max(r.req.Version, messages.Version1),
 		RequestID:      r.req.RequestID,
 		Status:         status,
 		RegionID:       r.req.RegionID,
@@ -112,6 +117,9 @@ func (r *request) outcome(status messages.Status, e *messages.Error, now time.Ti
 	}
 	if o.APIRequestIDs == nil {
 		o.APIRequestIDs = []string{}
+	}
+	if o.Version >= messages.Version2 {
+		r.outcomeV2(o, now)
 	}
 	if status == messages.StatusFailed {
 		for i, s := range r.req.BackendServers {
@@ -151,4 +159,32 @@ type report struct {
 	r       *request
 	outcome *messages.Outcome
 	term    bool // rejected: Term instead of Ack
+}
+
+// outcomeV2 fills in an event's version-2 fields: what was asked (defaults
+// filled in), the trace, and the group with the weights the servers had.
+func (r *request) outcomeV2(o *messages.Outcome, now time.Time) {
+	o.Action, o.Mode, o.DryRun, o.TraceID = r.req.ActionOrDefault(), r.req.ModeOrDefault(), r.req.DryRun, r.traceID
+	if r.group == nil {
+		return
+	}
+	g := messages.Group{LoadBalancerID: r.group.LoadBalancerID, VServerGroupID: r.req.VServerGroupID, BackendServers: []messages.BackendServer{}}
+	weights := make(map[serverPort]int, len(r.group.Servers))
+	for _, s := range r.group.Servers {
+		weights[serverPort{s.ServerID, s.Port}] = s.Weight
+	}
+	all := true
+	for i, s := range r.req.BackendServers {
+		w, member := weights[serverPort{s.ServerID, s.Port}]
+		if !member {
+			continue // not in the group when it was read: nothing to restore
+		}
+		s.Weight = messages.WeightOf(w)
+		g.BackendServers = append(g.BackendServers, s)
+		all = all && r.removed[i]
+	}
+	if all && o.Status == messages.StatusCompleted {
+		g.RemovedAt = now
+	}
+	o.Groups = []messages.Group{g}
 }

@@ -50,6 +50,10 @@ func (r *run) start() {
 	for range recallAskers {
 		r.workers.Go(func() { w.runRecall(r.work) })
 	}
+	r.workers.Go(func() { w.followOutcomes(r.work) })
+	for range guardReaders {
+		r.workers.Go(func() { w.runGuard(r.work) })
+	}
 	w.rep.start()
 }
 

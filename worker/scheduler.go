@@ -120,7 +120,7 @@ type callResult struct {
 	notSent   bool // no client could be built: no attempt was made
 	// remaining is the group's servers after a successful remove call, as
 	// the API answered: a requested one still listed is not removed.
-	remaining []messages.BackendServer
+	remaining []WeightedServer
 }
 
 // schedulerConfig is what the scheduler needs of the worker's Config.
@@ -616,7 +616,7 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 // succeeded marks the call's servers removed, except those the API's
 // answer still lists (returned), and finishes the requests it completed.
 // Called with mu held.
-func (s *scheduler) succeeded(cl *call, remaining []messages.BackendServer, now time.Time) (reports []report, progress []messages.Progress, stillThere []*slot) {
+func (s *scheduler) succeeded(cl *call, remaining []WeightedServer, now time.Time) (reports []report, progress []messages.Progress, stillThere []*slot) {
 	g := cl.g
 	var listed map[serverPort]bool
 	if len(remaining) > 0 {
@@ -644,7 +644,11 @@ func (s *scheduler) succeeded(cl *call, remaining []messages.BackendServer, now 
 		if r.isDecided() {
 			continue
 		}
-		progress = append(progress, messages.Progress{RequestID: r.req.RequestID, Removed: r.removedCount(), Total: len(r.removed)})
+		p := messages.Progress{RequestID: r.req.RequestID, Removed: r.removedCount(), Total: len(r.removed)}
+		if r.req.Version >= messages.Version2 {
+			p.Phase = messages.PhaseRemoved
+		}
+		progress = append(progress, p)
 		if r.remaining == 0 {
 			reports = settleDone(r, now, reports)
 		} else if r.inFlight == 0 {
@@ -819,6 +823,14 @@ func (s *scheduler) startFlush() {
 			s.toReady(g)
 		}
 	}
+}
+
+// annotate runs f under the scheduler's lock: for fields of a request that
+// the scheduler reads when it builds the request's outcome.
+func (s *scheduler) annotate(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
 }
 
 // stateOf is a group's state, for tests and logs.

@@ -63,7 +63,7 @@ type RemoveResult struct {
 	RequestID string
 	// Remaining is the group's backend servers after the call, as the API
 	// lists them: a requested (server, port) among them was not removed.
-	Remaining []messages.BackendServer
+	Remaining []WeightedServer
 }
 
 // RemoverFactory builds a Remover. It is called once per dispatcher goroutine,
@@ -155,7 +155,7 @@ func (r *sdkRemover) RemoveBackendServers(region, group string, servers []messag
 	}
 	out := RemoveResult{RequestID: resp.RequestId}
 	for _, bs := range resp.BackendServers.BackendServer {
-		out.Remaining = append(out.Remaining, messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type})
+		out.Remaining = append(out.Remaining, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
 	}
 	return out, nil
 }

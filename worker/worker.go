@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -28,13 +29,15 @@ type Worker struct {
 	clock      Clock
 	m          *metrics
 
-	ledger  *ledger
-	sched   *scheduler
-	rep     *reporter
-	ceiling *rate.Limiter // --slb-qps over all regions, on top of each region's quota
-	creds   credentialsGate
-	recall  *recall
-	pin     pinTracker
+	ledger     *ledger
+	sched      *scheduler
+	rep        *reporter
+	ceiling    *rate.Limiter // --slb-qps over all regions, on top of each region's quota
+	creds      credentialsGate
+	recall     *recall
+	remembered *remembered
+	guard      *guard
+	pin        pinTracker
 
 	outcomes jetstream.KeyValue // the outcomes bucket, bound by Run
 	progress atomic.Int64       // unix nanoseconds of the last call answered or request settled
@@ -78,6 +81,12 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 	// Built bottom up: the ledger knows nobody, the reporter settles with
 	// the ledger, the scheduler emits to the reporter.
 	w.recall = newRecall(cfg.MaxAckPending)
+	w.remembered = newRemembered()
+	allow := make([]*regexp.Regexp, len(cfg.AllowGroups))
+	for i, p := range cfg.AllowGroups {
+		allow[i] = regexp.MustCompile(p) // Validate compiled it already
+	}
+	w.guard = newGuard(allow, cfg.MinRemaining, cfg.MaxAckPending)
 	w.ledger = newLedger(w.clock, w.m, func(r *request) { w.sched.expire(r) })
 	if w.rep, err = newReporter(nc, w.ledger, w.clock, w.log, w.m, w.madeProgress); err != nil {
 		return nil, err
@@ -89,7 +98,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 		holdLimit: cfg.MaxAckPending * 9 / 10,
 		policy:    cfg.Retry,
 		quotas:    cfg.Quotas,
-	}, w.clock, w.ledger.len, func() bool { return w.recall.pending.Load() > 0 }, w.rep.publish, w.m)
+	}, w.clock, w.ledger.len, func() bool { return w.recall.pending.Load()+w.guard.pending.Load() > 0 }, w.rep.publish, w.m)
 	// Burst 1: calls leave evenly spaced under the ceiling.
 	w.ceiling = rate.NewLimiter(rate.Limit(cfg.SLBQPS), 1)
 	w.m.rateLimit.Set(cfg.SLBQPS)

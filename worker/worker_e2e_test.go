@@ -272,7 +272,7 @@ func TestInvalidRequestsAreRejectedAndDoNotBlock(t *testing.T) {
 	}{
 		{"bad-json", subj, `{"version":1,`},
 		{"bad-unknown-field", subj, `{"version":1,"request_id":"bad-unknown-field","region_id":"cn-hangzhou","vserver_group_id":"rsp-bad","backend_servers":[{"server_id":"i-1","port":80}],"reasn":"x"}`},
-		{"bad-version", subj, `{"version":2,"request_id":"bad-version","region_id":"cn-hangzhou","vserver_group_id":"rsp-bad","backend_servers":[{"server_id":"i-1","port":80}]}`},
+		{"bad-version", subj, `{"version":3,"request_id":"bad-version","region_id":"cn-hangzhou","vserver_group_id":"rsp-bad","backend_servers":[{"server_id":"i-1","port":80}]}`},
 		{"bad-port", subj, `{"version":1,"request_id":"bad-port","region_id":"cn-hangzhou","vserver_group_id":"rsp-bad","backend_servers":[{"server_id":"i-1","port":0}]}`},
 		{"bad-type", subj, `{"version":1,"request_id":"bad-type","region_id":"cn-hangzhou","vserver_group_id":"rsp-bad","backend_servers":[{"server_id":"i-1","port":80,"type":"vm"}]}`},
 		{"bad-empty", subj, `{"version":1,"request_id":"bad-empty","region_id":"cn-hangzhou","vserver_group_id":"rsp-bad","backend_servers":[]}`},

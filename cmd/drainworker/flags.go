@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -66,6 +67,10 @@ func newFlagSet(o *options, stderr io.Writer) (*flag.FlagSet, map[string]string)
 	str(&w.Consumer, "consumer", "DRAIN_CONSUMER", w.Consumer, "durable consumer name")
 	str(&w.FilterSubject, "filter-subject", "DRAIN_FILTER_SUBJECT", w.FilterSubject, "the requests this worker serves (a shard)")
 	dur(&w.ShutdownTimeout, "shutdown-timeout", "DRAIN_SHUTDOWN_TIMEOUT", w.ShutdownTimeout, "time to finish in-flight work on SIGTERM")
+	dur(&w.DrainTimeout, "drain-timeout", "DRAIN_DRAIN_TIMEOUT", w.DrainTimeout, "default wait at weight 0 of a graceful drain")
+	num(&w.MinRemaining, "min-remaining", "DRAIN_MIN_REMAINING", w.MinRemaining, "never leave a group with fewer servers of weight > 0 than this, unless a version-2 request says force (0: off)")
+	fs.Var((*patternsFlag)(&w.AllowGroups), "allow-group", "regular expression on vserver_group_id, repeatable or comma separated; a request for another group fails NotAllowed (empty: all) (env DRAIN_ALLOW_GROUP)")
+	env["allow-group"] = "DRAIN_ALLOW_GROUP"
 	dur(&w.WedgeTimeout, "wedge-timeout", "DRAIN_WEDGE_TIMEOUT", w.WedgeTimeout, "/healthz fails when held requests make no progress for this long")
 	str(&o.metricsAddr, "metrics-addr", "DRAIN_METRICS_ADDR", "127.0.0.1:9090", "HTTP address for /metrics, /healthz, /readyz")
 	str(&o.logLevel, "log-level", "DRAIN_LOG_LEVEL", "info", "log level: debug, info, warn, error")
@@ -118,6 +123,25 @@ func (q quotaFlag) Set(v string) error {
 			return err
 		}
 		q[action] = quota
+	}
+	return nil
+}
+
+// patternsFlag is --allow-group: regular expressions, repeatable or comma
+// separated.
+type patternsFlag []string
+
+func (p *patternsFlag) String() string { return strings.Join(*p, ",") }
+
+func (p *patternsFlag) Set(v string) error {
+	for _, pat := range strings.Split(v, ",") {
+		if pat = strings.TrimSpace(pat); pat == "" {
+			continue
+		}
+		if _, err := regexp.Compile(pat); err != nil {
+			return fmt.Errorf("allow group %q: %w", pat, err)
+		}
+		*p = append(*p, pat)
 	}
 	return nil
 }
