@@ -33,7 +33,8 @@ func (w *Worker) dispatch(ctx context.Context) {
 			w.sched.unpop(g, window) // not lost: release() or the next worker will see it
 			return
 		}
-		if !w.sched.stillCallable(g, window) {
+		var ok bool
+		if window, ok = w.sched.stillCallable(g, window); !ok {
 			continue
 		}
 		cl := w.sched.take(g, window)

@@ -375,16 +375,23 @@ func (rg *region) popFullest(now time.Time) *group {
 	return g
 }
 
-// stillCallable says whether a popped group's call may still go out: its
-// window may have been found spent (or have ended) while the dispatcher
-// waited for the --slb-qps ceiling. If not, the group goes back to wait.
-func (s *scheduler) stillCallable(g *group, window ticket) bool {
+// stillCallable says whether a popped group's call may still go out, and
+// in which window: while the dispatcher waited for the --slb-qps ceiling,
+// its window may have been found spent (the group goes back to wait) or
+// have ended (the call counts in the new window, if that has room).
+func (s *scheduler) stillCallable(g *group, window ticket) (ticket, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.clock.Now()
 	b := s.region(g.key.region).remove
-	b.roll(s.clock.Now())
+	b.roll(now)
 	if !b.spent && window.window.Equal(b.start) {
-		return true
+		return window, true
+	}
+	if !window.window.Equal(b.start) {
+		if t, ok := b.take(now); ok {
+			return t, true
+		}
 	}
 	b.refund(window)
 	if g.state == groupReady {
@@ -392,7 +399,7 @@ func (s *scheduler) stillCallable(g *group, window ticket) bool {
 		rg.ready = append(rg.ready, g)
 	}
 	s.wake()
-	return false
+	return ticket{}, false
 }
 
 // unpop puts back a group that pop gave a dispatcher which then could not
