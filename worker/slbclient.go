@@ -153,11 +153,7 @@ func (r *sdkRemover) RemoveBackendServers(region, group string, servers []messag
 		// The SDK's transport errors quote the signed URL, security token included.
 		return RemoveResult{}, retry.Redact(err)
 	}
-	out := RemoveResult{RequestID: resp.RequestId}
-	for _, bs := range resp.BackendServers.BackendServer {
-		out.Remaining = append(out.Remaining, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
-	}
-	return out, nil
+	return RemoveResult{RequestID: resp.RequestId, Remaining: listed(resp.BackendServers.BackendServer)}, nil
 }
 
 func (r *sdkRemover) DescribeGroup(region, group string) (GroupInfo, error) {
@@ -184,11 +180,7 @@ func (r *sdkRemover) SetWeights(region, group string, servers []WeightedServer) 
 	if err != nil {
 		return WriteResult{}, retry.Redact(err)
 	}
-	out := WriteResult{RequestID: resp.RequestId}
-	for _, bs := range resp.BackendServers.BackendServer {
-		out.Servers = append(out.Servers, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
-	}
-	return out, nil
+	return WriteResult{RequestID: resp.RequestId, Servers: listed(resp.BackendServers.BackendServer)}, nil
 }
 
 func (r *sdkRemover) AddBackendServers(region, group string, servers []WeightedServer) (WriteResult, error) {
@@ -200,11 +192,7 @@ func (r *sdkRemover) AddBackendServers(region, group string, servers []WeightedS
 	if err != nil {
 		return WriteResult{}, retry.Redact(err)
 	}
-	out := WriteResult{RequestID: resp.RequestId}
-	for _, bs := range resp.BackendServers.BackendServer {
-		out.Servers = append(out.Servers, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
-	}
-	return out, nil
+	return WriteResult{RequestID: resp.RequestId, Servers: listed(resp.BackendServers.BackendServer)}, nil
 }
 
 func (r *sdkRemover) Probe(region, group string) error {
@@ -213,6 +201,20 @@ func (r *sdkRemover) Probe(region, group string) error {
 	req.VServerGroupId = group
 	_, err := r.client.DescribeVServerGroupAttribute(req)
 	return retry.Redact(err)
+}
+
+// sdkListed is the SDK's entry of a group's server list in the answers of
+// the write calls (one struct per action, with the same fields).
+type sdkListed = slb.BackendServerInRemoveVServerGroupBackendServers
+
+// listed converts a write call's list of the group's servers.
+func listed[T sdkListed | slb.BackendServerInSetVServerGroupAttribute | slb.BackendServerInAddVServerGroupBackendServers](list []T) []WeightedServer {
+	out := make([]WeightedServer, 0, len(list))
+	for _, e := range list {
+		bs := sdkListed(e)
+		out = append(out, WeightedServer{messages.BackendServer{ServerID: bs.ServerId, Port: bs.Port, Type: bs.Type}, bs.Weight})
+	}
+	return out
 }
 
 // apiBackendServer is one entry of the API's BackendServers parameter:
