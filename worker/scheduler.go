@@ -131,6 +131,7 @@ type schedulerConfig struct {
 	holdLimit int // lingering for a backlog stops while the worker holds this many requests
 	policy    retry.Policy
 	quotas    map[string]Quota // by API action
+	retryMax  time.Duration    // cap of a group's backoff; 0: groupRetryMax
 }
 
 // region is the scheduler's view of one region: its ready groups and its
@@ -167,6 +168,9 @@ type scheduler struct {
 
 func newScheduler(cfg schedulerConfig, clock Clock, held func() int, arriving func() bool, emit func([]report), m *metrics) *scheduler {
 	cfg.maxLinger = max(cfg.linger, cfg.maxLinger)
+	if cfg.retryMax == 0 {
+		cfg.retryMax = groupRetryMax
+	}
 	return &scheduler{cfg: cfg, clock: clock, signal: make(chan struct{}, 1), held: held, arriving: arriving, emit: emit, m: m,
 		groups: make(map[groupKey]*group), regions: make(map[string]*region)}
 }
@@ -682,12 +686,21 @@ type serverPort struct {
 // armRetry retires the group.)
 func (s *scheduler) backOff(g *group, now time.Time, reports []report) []report {
 	if g.backoff == nil {
-		g.backoff = s.cfg.policy.NewBackOff(time.Time{}, nil)
+		// The group's own retries stay short: waiting for the account's
+		// quota is the region budget's job, not this backoff's.
+		p := s.cfg.policy
+		p.Max = min(p.Max, s.cfg.retryMax)
+		g.backoff = p.NewBackOff(time.Time{}, nil)
 	}
 	g.notBefore = now.Add(g.backoff.NextBackOff())
 	g.state = groupBackingOff
 	return s.armRetry(g, now, reports)
 }
+
+// groupRetryMax caps a group's backoff after a throttled (by the service,
+// not the quota), transient or not-yet-removed answer: every retry still
+// waits for its region's quota, which paces the calls the account allows.
+const groupRetryMax = 500 * time.Millisecond
 
 // settleDone finishes a request none of whose servers is left to try:
 // completed, or failed when the API refused some of them.

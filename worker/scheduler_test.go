@@ -41,8 +41,9 @@ func newSchedFixture(t *testing.T, linger time.Duration) *schedFixture {
 	f.s = newScheduler(schedulerConfig{
 		maxBatch: 20, linger: linger, maxLinger: testMaxLinger, holdLimit: 1000,
 		// Jitter cannot be off (retry.Policy): a millisecond either way.
-		policy: retry.Policy{Initial: time.Second, Max: time.Second, Multiplier: 1, Jitter: 0.001},
-		quotas: map[string]Quota{ActionRemove: {Calls: 1000, Window: time.Minute}},
+		policy:   retry.Policy{Initial: time.Second, Max: time.Second, Multiplier: 1, Jitter: 0.001},
+		quotas:   map[string]Quota{ActionRemove: {Calls: 1000, Window: time.Minute}},
+		retryMax: time.Hour, // the rows pick their own backoff
 	}, f.clock, f.ledger.len, func() bool { return false }, f.emit, m)
 	return f
 }
