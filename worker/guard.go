@@ -214,12 +214,8 @@ func (w *Worker) judge(ctx context.Context, api Remover, r *request) Remover {
 			w.failAtOnce(r, &messages.Error{Code: retry.Code(err), Message: retry.Message(err)})
 			return api
 		}
-		t := time.NewTimer(b.NextBackOff())
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, b.NextBackOff()) {
 			return api
-		case <-t.C:
 		}
 	}
 	w.sched.annotate(func() { r.group = info })

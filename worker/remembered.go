@@ -67,12 +67,8 @@ func (w *Worker) followOutcomes(ctx context.Context) {
 		wait := b.NextBackOff()
 		w.log.Warn("outcomes bucket watcher stopped; every request is looked up until it follows again",
 			zap.Duration("retry_in", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -130,12 +130,8 @@ func (r *run) watch(cc jetstream.ConsumeContext) {
 		r.lost = err
 		r.mu.Unlock()
 		w.log.Warn("re-create consumer", zap.Error(err))
-		t := time.NewTimer(b.NextBackOff())
-		select {
-		case <-r.work.Done():
-			t.Stop()
+		if !sleep(r.work, b.NextBackOff()) {
 			return
-		case <-t.C:
 		}
 	}
 }

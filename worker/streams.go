@@ -123,12 +123,8 @@ func (w *Worker) setUp(ctx context.Context) (jetstream.Consumer, error) {
 		}
 		wait := b.NextBackOff()
 		w.log.Warn("JetStream set-up did not answer; trying again", zap.Duration("retry_in", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return nil, err
-		case <-t.C:
 		}
 	}
 }
