@@ -30,10 +30,13 @@ type pinTracker struct {
 	known  bool   // pinned was read at least once
 }
 
+// delivered records the pin id of a delivery: the server delivers only to
+// the pinned client, so this replica holds the pin now (until the consumer's
+// info says otherwise).
 func (p *pinTracker) delivered(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.mine = id
+	p.mine, p.pinned, p.known = id, id, true
 }
 
 // observed records the consumer's pinned client from its info.
