@@ -384,7 +384,9 @@ func oneServerRequest(id string, g, i int) messages.DrainRequest {
 // a time, and tries again what was not acknowledged (the request id makes a
 // repeat a duplicate).
 func publishAll(nc *nats.Conn, reqs []messages.DrainRequest) error {
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(512))
+	// A lost ack (the connection's node killed with publishes in flight)
+	// must time out to be published again, not hang the chunk.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(512), jetstream.WithPublishAsyncTimeout(5*time.Second))
 	if err != nil {
 		return err
 	}
@@ -410,8 +412,8 @@ func publishAll(nc *nats.Conn, reqs []messages.DrainRequest) error {
 			}
 			select {
 			case <-js.PublishAsyncComplete():
-			case <-time.After(30 * time.Second):
-				return errors.New("publish: no acknowledgements within 30s")
+			case <-time.After(60 * time.Second):
+				return errors.New("publish: no acknowledgements within 60s")
 			}
 			var again []messages.DrainRequest
 			for i, f := range futures {
