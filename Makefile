@@ -20,12 +20,9 @@ fmt:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# test: what CI runs. Vet, formatting, then every package with the race
-# detector, one package at a time (-p 1): the failover tests of two packages
-# run NATS clusters whose raft elections stall for a minute and more when
-# both, race-instrumented, share the machine's two cores at once.
+# test: what CI runs. Vet, formatting, then every package with the race detector.
 test: fmt-check vet
-	$(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # lint: staticcheck, installed through the Go module proxy by the Makefile itself.
 lint:

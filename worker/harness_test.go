@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -148,12 +149,18 @@ func (h *harness) waitReady(w *Worker) {
 }
 
 // ensureStreams creates the streams without a worker, so tests can publish
-// before any worker runs.
+// before any worker runs. Streams that exist are left as they are: a
+// cluster test's R3 streams must not become R1 (on one node) here.
 func (h *harness) ensureStreams() { h.ensureStreamsWith(testConfig()) }
 
 func (h *harness) ensureStreamsWith(cfg Config) {
 	h.t.Helper()
-	h.createStreams(cfg)
+	cfg = cfg.withDefaults()
+	for _, sc := range []jetstream.StreamConfig{RequestStreamConfig(cfg), EventStreamConfig(cfg)} {
+		if _, err := h.js.CreateStream(context.Background(), sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			h.t.Fatal(err)
+		}
+	}
 	if h.events == nil {
 		h.events = followEvents(h.t, h.js)
 	}
