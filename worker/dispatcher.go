@@ -65,10 +65,29 @@ func (w *Worker) dispatch(ctx context.Context) {
 func (w *Worker) call(api Remover, cl *call) (callResult, time.Duration) {
 	w.m.callsInFlight.Inc()
 	start := time.Now()
-	out, err := api.RemoveBackendServers(cl.g.key.region, cl.g.key.id, cl.servers)
+	var res callResult
+	var err error
+	switch region, group := cl.g.key.region, cl.g.key.id; cl.op {
+	case opRemove:
+		var out RemoveResult
+		out, err = api.RemoveBackendServers(region, group, cl.servers)
+		res = callResult{requestID: out.RequestID, remaining: out.Remaining}
+	case opWeight, opAdd:
+		weighted := make([]WeightedServer, len(cl.slots))
+		for i, sl := range cl.slots {
+			weighted[i] = WeightedServer{sl.server, sl.weight}
+		}
+		var out WriteResult
+		if cl.op == opWeight {
+			out, err = api.SetWeights(region, group, weighted)
+		} else {
+			out, err = api.AddBackendServers(region, group, weighted)
+		}
+		res = callResult{requestID: out.RequestID, remaining: out.Servers}
+	}
 	took := time.Since(start)
 	w.m.callsInFlight.Dec()
-	res := callResult{err: err, requestID: out.RequestID, remaining: out.Remaining}
+	res.err = err
 	if err != nil {
 		res.class = retry.Classify(err)
 		res.requestID = retry.RequestID(err)
@@ -81,21 +100,21 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 	if res.err != nil {
 		class = res.class.String()
 	}
-	w.m.apiCalls.WithLabelValues(class, cl.g.key.region, ActionRemove).Inc()
+	w.m.apiCalls.WithLabelValues(class, cl.g.key.region, opActions[cl.op]).Inc()
 	w.m.apiCallDuration.Observe(took.Seconds())
 	w.m.serversPerCall.Observe(float64(len(cl.servers)))
 	if ce := w.log.Check(zap.DebugLevel, "slb call"); ce != nil {
-		ce.Write(zap.String("region_id", cl.g.key.region), zap.String("vserver_group_id", cl.g.key.id),
+		ce.Write(zap.String("action", opActions[cl.op]), zap.String("region_id", cl.g.key.region), zap.String("vserver_group_id", cl.g.key.id),
 			zap.Int("servers", len(cl.servers)), zap.Int("requests", len(cl.reqs)), zap.String("class", class),
 			zap.String("api_request_id", res.requestID), zap.Duration("duration", took), zap.Error(res.err))
 	}
 	if res.class == retry.Permanent && res.err != nil {
-		w.log.Warn("slb call failed permanently", zap.String("region_id", cl.g.key.region),
+		w.log.Warn("slb call failed permanently", zap.String("action", opActions[cl.op]), zap.String("region_id", cl.g.key.region),
 			zap.String("vserver_group_id", cl.g.key.id), zap.Int("requests", len(cl.reqs)),
 			zap.String("code", retry.Code(res.err)), zap.String("api_request_id", res.requestID), zap.Error(res.err))
 	}
 	if res.err == nil {
-		w.guard.sawRemoval(cl.g.key, res.remaining)
+		w.guard.sawAnswer(cl.g.key, res.remaining)
 	}
 	progress := w.sched.complete(cl, res)
 	w.madeProgress()
@@ -106,10 +125,28 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 		return
 	}
 	subject := messages.ProgressSubject(cl.g.key.region, cl.g.key.id)
-	for _, p := range progress {
+	for _, n := range progress {
+		if n.wait != nil {
+			w.rememberWait(n.progress.RequestID, n.wait)
+		}
 		// Progress is a courtesy: nothing relies on it, so errors are dropped.
-		if data, err := json.Marshal(p); err == nil {
+		if data, err := json.Marshal(n.progress); err == nil {
 			_ = w.nc.Publish(subject, data)
 		}
+	}
+}
+
+// rememberWait keeps a graceful drain's wait record in the outcomes bucket
+// (under its own key, expiring with the outcomes), so that a redelivery
+// after a shutdown or crash during the wait neither sets the weights again
+// nor forgets the weights before the drain. Fire and forget: without it, a
+// redelivery waits a whole drain_timeout again and reports weight 100.
+func (w *Worker) rememberWait(requestID string, g *messages.Group) {
+	data, err := json.Marshal(g)
+	if err != nil {
+		return
+	}
+	if err := w.nc.Publish("$KV."+messages.OutcomeBucket+"."+waitKey(requestID), data); err != nil {
+		w.log.Warn("cannot keep a graceful drain's wait record", zap.String("request_id", requestID), zap.Error(err))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"go.uber.org/zap"
 
 	"github.com/slbdrain/slbdrain/messages"
@@ -67,9 +68,9 @@ func (gd *guard) learnt(key groupKey, info GroupInfo) {
 	gd.members[key] = &info
 }
 
-// sawRemoval updates a known group from a remove call's answer, which
-// lists the servers that remain.
-func (gd *guard) sawRemoval(key groupKey, remaining []WeightedServer) {
+// sawAnswer updates a known group from a write call's answer, which lists
+// the group's servers after the call.
+func (gd *guard) sawAnswer(key groupKey, remaining []WeightedServer) {
 	gd.mu.Lock()
 	defer gd.mu.Unlock()
 	if info := gd.members[key]; info != nil {
@@ -123,8 +124,7 @@ func (gd *guard) verdict(r *request, info *GroupInfo, minRemaining int) *message
 
 // admitV2 sends a valid version-2 request on its way.
 func (w *Worker) admitV2(r *request) {
-	switch {
-	case r.req.InstanceScope(), r.req.ActionOrDefault() == messages.ActionRestore, r.req.ModeOrDefault() == messages.ModeGraceful:
+	if r.req.InstanceScope() {
 		// Not built yet: refuse clearly rather than do something else.
 		w.failAtOnce(r, &messages.Error{Code: "NotSupported", Message: notSupported(&r.req)})
 		return
@@ -137,12 +137,6 @@ func notSupported(req *messages.DrainRequest) string {
 	var what []string
 	if req.InstanceScope() {
 		what = append(what, "instance scope")
-	}
-	if req.ActionOrDefault() == messages.ActionRestore {
-		what = append(what, "action restore")
-	}
-	if req.ModeOrDefault() == messages.ModeGraceful {
-		what = append(what, "mode graceful")
 	}
 	return "this drainworker does not do " + strings.Join(what, ", ") + " yet; nothing was changed"
 }
@@ -218,8 +212,16 @@ func (w *Worker) judge(ctx context.Context, api Remover, r *request) Remover {
 			return api
 		}
 	}
-	w.sched.annotate(func() { r.group = info })
-	refused := w.guard.verdict(r, info, w.cfg.MinRemaining)
+	var weights map[serverPort]int
+	if r.restore() && r.req.RestoreOf != "" {
+		weights = w.drainedWeights(ctx, r)
+	}
+	prior, zeroAt := w.priorWeights(ctx, r, info)
+	w.sched.annotate(func() { r.group, r.restoreWeights, r.priorWeights, r.weightZeroAt = info, weights, prior, zeroAt })
+	var refused *messages.Error
+	if !r.restore() { // a restore adds capacity: nothing to guard
+		refused = w.guard.verdict(r, info, w.cfg.MinRemaining)
+	}
 	switch {
 	case r.req.DryRun:
 		w.settleAtOnce(r, messages.StatusPlanned, refused) // the guard's verdict, if it refuses
@@ -229,6 +231,68 @@ func (w *Worker) judge(ctx context.Context, api Remover, r *request) Remover {
 		w.sched.add(r)
 	}
 	return api
+}
+
+// priorWeights are a graceful drain's servers' weights before the drain:
+// those the group lists now, or, for a redelivery whose wait record an
+// earlier delivery kept, the record's (with its weight_zero_at, from which
+// the wait goes on).
+func (w *Worker) priorWeights(ctx context.Context, r *request, info *GroupInfo) (map[serverPort]int, time.Time) {
+	if !r.graceful() {
+		return nil, time.Time{}
+	}
+	if r.redelivered {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if entry, err := w.outcomes.Get(ctx, waitKey(r.req.RequestID)); err == nil {
+			var g messages.Group
+			if err := json.Unmarshal(entry.Value(), &g); err == nil {
+				prior := map[serverPort]int{}
+				for _, s := range g.BackendServers {
+					if n, ok := s.Weight.Get(); ok {
+						prior[serverPort{s.ServerID, s.Port}] = n
+					}
+				}
+				w.log.Info("graceful drain goes on from its wait record", zap.String("request_id", r.req.RequestID),
+					zap.Time("weight_zero_at", g.WeightZeroAt))
+				return prior, g.WeightZeroAt
+			}
+		}
+	}
+	prior := map[serverPort]int{}
+	for _, s := range info.Servers {
+		prior[serverPort{s.ServerID, s.Port}] = s.Weight
+	}
+	return prior, time.Time{}
+}
+
+// drainedWeights are the weights the drain a restore undoes found on this
+// group, from its remembered outcome; nil when it has none.
+func (w *Worker) drainedWeights(ctx context.Context, r *request) map[serverPort]int {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	entry, err := w.outcomes.Get(ctx, messages.OutcomeKey(r.req.RestoreOf))
+	if err != nil {
+		w.log.Info("restore: no remembered outcome of the drain it undoes; unnamed weights default to 100",
+			zap.String("request_id", r.req.RequestID), zap.String("restore_of", r.req.RestoreOf), zap.Error(err))
+		return nil
+	}
+	o, err := messages.DecodeOutcome(entry.Value())
+	if err != nil {
+		return nil
+	}
+	weights := map[serverPort]int{}
+	for _, g := range o.Groups {
+		if g.VServerGroupID != r.req.VServerGroupID {
+			continue
+		}
+		for _, s := range g.BackendServers {
+			if n, ok := s.Weight.Get(); ok {
+				weights[serverPort{s.ServerID, s.Port}] = n
+			}
+		}
+	}
+	return weights
 }
 
 func callClass(err error) string {

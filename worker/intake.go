@@ -38,8 +38,8 @@ func (w *Worker) intake(msg jetstream.Msg) {
 		return // a redelivery of a request already in hand
 	}
 	req, decodeErr := messages.Decode(msg.Subject(), msg.Data())
-	r := newRequest(delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}, meta, req, w.cfg.MaxRetry, now)
-	r.subject, r.decodeErr = msg.Subject(), decodeErr
+	r := newRequest(delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}, meta, req, w.cfg.MaxRetry, w.cfg.DrainTimeout, now)
+	r.subject, r.decodeErr, r.redelivered = msg.Subject(), decodeErr, meta.NumDelivered > 1
 	if tid, ok := messages.ParseTraceParent(msg.Headers().Get(messages.TraceParentHeader)); ok {
 		r.traceID = tid
 	}

@@ -13,8 +13,10 @@ import (
 
 // SLB API actions the worker calls, as Alibaba names them in its quotas.
 const (
-	ActionRemove   = "RemoveVServerGroupBackendServers"
-	ActionDescribe = "DescribeVServerGroupAttribute"
+	ActionRemove       = "RemoveVServerGroupBackendServers"
+	ActionDescribe     = "DescribeVServerGroupAttribute"
+	ActionSetAttribute = "SetVServerGroupAttribute"
+	ActionAdd          = "AddVServerGroupBackendServers"
 )
 
 // Quota is one of Alibaba's API rate limits: Calls per Window, counted in
@@ -38,8 +40,10 @@ func (q Quota) String() string {
 // calls (contract "API quotas").
 func DefaultQuotas() map[string]Quota {
 	return map[string]Quota{
-		ActionRemove:   {Calls: 90, Window: time.Minute},
-		ActionDescribe: {Calls: 270, Window: time.Minute},
+		ActionRemove:       {Calls: 90, Window: time.Minute},
+		ActionDescribe:     {Calls: 270, Window: time.Minute},
+		ActionSetAttribute: {Calls: 90, Window: time.Minute},
+		ActionAdd:          {Calls: 90, Window: time.Minute},
 	}
 }
 
@@ -198,10 +202,12 @@ func (b *budget) available(now time.Time) int {
 	return max(0, b.share-b.used)
 }
 
-// ticket is one call counted in a window: the window, and the call's number in it.
+// ticket is one call counted in a window: the window, and the call's
+// number in it; op says whose budget it was taken from (the scheduler's).
 type ticket struct {
 	window time.Time
 	n      int
+	op     op
 }
 
 // take spends one call of the window, if it has one. The ticket goes with
@@ -212,7 +218,7 @@ func (b *budget) take(now time.Time) (ticket, bool) {
 	}
 	b.used++
 	b.numbered++
-	return ticket{b.start, b.numbered - 1}, true
+	return ticket{window: b.start, n: b.numbered - 1}, true
 }
 
 // answered records the answer to the call of ticket t.

@@ -49,6 +49,25 @@ type request struct {
 	// failures are servers the API refused permanently, each found alone
 	// by splitting its call; they count as done, not removed.
 	failures []serverFailure
+
+	// A graceful drain (version 2) first sets its servers' weight to 0
+	// (zeroed), then waits drainTimeout from weightZeroAt (phase waiting,
+	// until), then removes them. Guarded by scheduler.mu.
+	drainTimeout time.Duration
+	zeroed       []bool // parallel to req.BackendServers
+	zeroLeft     int
+	weightZeroAt time.Time // the last weight call that set one of them to 0
+	phase        messages.Phase
+	until        time.Time
+	waitTimer    Timer
+	// priorWeights are a graceful drain's servers' weights before it set
+	// them to 0: read before its weight call, or remembered from an earlier
+	// delivery's (its wait record); nil: those of group.
+	priorWeights map[serverPort]int
+	redelivered  bool
+	// restoreWeights are the weights a restore puts back where the request
+	// names none: those of the drain it undoes (restore_of), if known.
+	restoreWeights map[serverPort]int
 }
 
 // serverFailure is one backend server the API refused, and why.
@@ -69,7 +88,7 @@ func (r *request) failureError() *messages.Error {
 	return &messages.Error{Code: r.failures[0].code, Message: b.String()}
 }
 
-func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry time.Duration, now time.Time) *request {
+func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainRequest, maxRetry, drainTimeout time.Duration, now time.Time) *request {
 	r := &request{
 		seq:        meta.Sequence.Stream,
 		req:        req,
@@ -80,12 +99,136 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 		removed:    make([]bool, len(req.BackendServers)),
 		remaining:  len(req.BackendServers),
 	}
+	if r.graceful() {
+		r.drainTimeout = req.DrainTimeoutOr(drainTimeout)
+		r.zeroed = make([]bool, len(req.BackendServers))
+		r.zeroLeft = len(req.BackendServers)
+	}
 	if req.Deadline != nil {
 		r.deadline = *req.Deadline
 	} else {
-		r.deadline = meta.Timestamp.Add(maxRetry)
+		// A graceful drain's wait does not eat into its time to be removed.
+		r.deadline = meta.Timestamp.Add(r.drainTimeout + maxRetry)
 	}
 	return r
+}
+
+// graceful says whether r is a graceful drain (weight 0, wait, remove).
+func (r *request) graceful() bool {
+	return r.req.Version >= messages.Version2 && r.req.ModeOrDefault() == messages.ModeGraceful
+}
+
+// restore says whether r puts servers back.
+func (r *request) restore() bool { return r.req.ActionOrDefault() == messages.ActionRestore }
+
+// currentWeight is server i's weight as the API last listed the group
+// (r.group); ok is false when the group does not hold it, or is unknown.
+func (r *request) currentWeight(i int) (weight int, ok bool) {
+	if r.group == nil {
+		return 0, false
+	}
+	s := r.req.BackendServers[i]
+	for _, m := range r.group.Servers {
+		if m.ServerID == s.ServerID && m.Port == s.Port {
+			return m.Weight, true
+		}
+	}
+	return 0, false
+}
+
+// firstStep is the first call server i waits for, or done when the group
+// as last read already shows what the request wants: a graceful drain's
+// server at weight 0 (or not in the group) skips the weight call; a
+// restore's server held at its weight needs no call; one held at another
+// weight gets a weight call, one not held an add call.
+func (r *request) firstStep(i int) (o op, done bool) {
+	switch {
+	case r.restore():
+		w, held := r.currentWeight(i)
+		switch {
+		case !held:
+			return opAdd, false
+		case w == r.targetWeight(opWeight, i):
+			return opWeight, true
+		}
+		return opWeight, false
+	case r.graceful():
+		if w, held := r.currentWeight(i); r.group != nil && (!held || w == 0) {
+			return opWeight, true
+		}
+		return opWeight, false
+	}
+	return opRemove, false
+}
+
+// targetWeight is the weight a call of kind o gives server i: 0 for a
+// graceful drain's weight call; a restore's weight (named, else the one
+// the drain it undoes found, else messages.DefaultWeight).
+func (r *request) targetWeight(o op, i int) int {
+	if o == opRemove || !r.restore() {
+		return 0
+	}
+	s := r.req.BackendServers[i]
+	if w, ok := s.Weight.Get(); ok {
+		return w
+	}
+	if w, ok := r.restoreWeights[serverPort{s.ServerID, s.Port}]; ok {
+		return w
+	}
+	return messages.DefaultWeight
+}
+
+// markDone records that the API shows server i as a call of kind o left
+// it (at is when, for a weight call; zero: it was so already). Called with
+// scheduler.mu held.
+func (r *request) markDone(o op, i int, at time.Time) {
+	if o == opWeight && r.graceful() {
+		if !r.zeroed[i] {
+			r.zeroed[i] = true
+			r.zeroLeft--
+			if at.After(r.weightZeroAt) {
+				r.weightZeroAt = at
+			}
+		}
+		return
+	}
+	if !r.removed[i] {
+		r.removed[i] = true
+		r.remaining--
+	}
+}
+
+// waitRecord is what a graceful drain's redelivery needs to go on from its
+// wait: the servers' weights before the drain, and weight_zero_at. Called
+// with scheduler.mu held.
+func (r *request) waitRecord() *messages.Group {
+	o := r.outcome(messages.StatusCompleted, nil, time.Time{}) // only its groups are kept
+	if len(o.Groups) == 0 {
+		return nil
+	}
+	g := o.Groups[0]
+	g.RemovedAt = time.Time{}
+	return &g
+}
+
+// waitKey is the outcomes bucket's key of a graceful drain's wait record.
+func waitKey(requestID string) string { return "graceful." + messages.OutcomeKey(requestID) }
+
+// failed says whether the API refused server i permanently.
+func (r *request) failed(i int) bool {
+	for _, f := range r.failures {
+		if f.i == i {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *request) stopWait() {
+	if r.waitTimer != nil {
+		r.waitTimer.Stop()
+		r.waitTimer = nil
+	}
 }
 
 // decide claims the right to settle the request; only the first caller gets it.
@@ -140,6 +283,20 @@ func (r *request) removedCount() int { return len(r.removed) - r.remaining }
 const codeNotRemoved = "NotRemoved"
 
 func deadlineError(r *request) *messages.Error {
+	switch {
+	case r.graceful() && r.phase == messages.PhaseWaiting:
+		return &messages.Error{
+			Code: messages.CodeDeadlineExceeded,
+			Message: fmt.Sprintf("deadline %s passed while waiting at weight 0 until %s (drain_timeout %s): %d backend servers are at weight 0 and not removed; drainctl restore %s puts their weights back",
+				r.deadline.UTC().Format(time.RFC3339Nano), r.until.UTC().Format(time.RFC3339Nano), r.drainTimeout, len(r.removed)-r.removedCount(), r.req.RequestID),
+		}
+	case r.graceful() && r.zeroLeft > 0 && r.zeroLeft < len(r.zeroed):
+		return &messages.Error{
+			Code: messages.CodeDeadlineExceeded,
+			Message: fmt.Sprintf("deadline %s passed with %d of %d backend servers at weight 0 and none removed",
+				r.deadline.UTC().Format(time.RFC3339Nano), len(r.zeroed)-r.zeroLeft, len(r.zeroed)),
+		}
+	}
 	if r.notRemovedSeen {
 		return &messages.Error{
 			Code: codeNotRemoved,
@@ -173,17 +330,34 @@ func (r *request) outcomeV2(o *messages.Outcome, now time.Time) {
 	for _, s := range r.group.Servers {
 		weights[serverPort{s.ServerID, s.Port}] = s.Weight
 	}
+	for sp, w := range r.priorWeights {
+		weights[sp] = w
+	}
 	all := true
 	for i, s := range r.req.BackendServers {
+		if r.restore() {
+			s.Weight = messages.WeightOf(r.targetWeight(opAdd, i)) // what it puts back
+			g.BackendServers = append(g.BackendServers, s)
+			continue
+		}
 		w, member := weights[serverPort{s.ServerID, s.Port}]
 		if !member {
 			continue // not in the group when it was read: nothing to restore
+		}
+		if _, prior := r.priorWeights[serverPort{s.ServerID, s.Port}]; r.graceful() && w == 0 && !prior {
+			// At weight 0 already when read, and no record of the weight
+			// before (a redelivery whose wait record was lost): what a
+			// restore puts back when it knows no better.
+			w = messages.DefaultWeight
 		}
 		s.Weight = messages.WeightOf(w)
 		g.BackendServers = append(g.BackendServers, s)
 		all = all && r.removed[i]
 	}
-	if all && o.Status == messages.StatusCompleted {
+	if r.graceful() {
+		g.WeightZeroAt = r.weightZeroAt
+	}
+	if all && o.Status == messages.StatusCompleted && !r.restore() {
 		g.RemovedAt = now
 	}
 	o.Groups = []messages.Group{g}

@@ -33,15 +33,37 @@ func (s groupState) String() string { return groupStateNames[s] }
 
 type groupKey struct{ region, id string }
 
+// op is the kind of write call a batch makes. A group makes one call at a
+// time, whatever its kind: the API serializes writes on a group.
+type op uint8
+
+const (
+	opRemove op = iota // RemoveVServerGroupBackendServers
+	opWeight           // SetVServerGroupAttribute: the slots' weights (0: a graceful drain's first step)
+	opAdd              // AddVServerGroupBackendServers: a restore of servers the group does not hold
+	opCount
+)
+
+// opActions are the API actions of the ops, as Alibaba names them in its quotas.
+var opActions = [opCount]string{ActionRemove, ActionSetAttribute, ActionAdd}
+
+// opOrder is which queue a group serves first: weight calls start the waits
+// of graceful drains, so they go before removals; restores last.
+var opOrder = [opCount]op{opWeight, opRemove, opAdd}
+
+func (o op) String() string { return opActions[o] }
+
 type serverKey struct {
 	id   string
 	port int
 	typ  string
 }
 
-// slot is one backend server to remove and the requests waiting for it.
+// slot is one backend server of a call and the requests waiting for it;
+// weight is the weight a weight or add call gives it.
 type slot struct {
 	server  messages.BackendServer
+	weight  int
 	waiters []waiter
 }
 
@@ -64,17 +86,23 @@ func (s *slot) live() bool {
 // batch is the servers of one call, kept while the call is out or backs off
 // so that a retry sends them again.
 type batch struct {
+	op    op
 	slots []*slot
 	solo  bool // one request's part after a permanent error: never topped up
+}
+
+// opQueue is a group's servers waiting for a call of one kind.
+type opQueue struct {
+	slots []*slot
+	index map[serverKey]*slot // queued slots, for folding
 }
 
 type group struct {
 	key      groupKey
 	state    groupState
-	queue    []*slot
-	index    map[serverKey]*slot // queued slots, for folding
-	isolated [][]*slot           // per-request batches after a permanent error on a shared call
-	last     *batch              // calling: the call's batch; backing off: the batch to resend
+	queues   [opCount]opQueue
+	isolated []*batch // halves of a call after a permanent error on it
+	last     *batch   // calling: the call's batch; backing off: the batch to resend
 	backoff  backoff.BackOff
 	// notBefore is when a backing-off group may call again.
 	notBefore time.Time
@@ -87,24 +115,52 @@ type group struct {
 	readyAt     time.Time // when it last became ready
 }
 
+// nextOp is the kind of the group's next call: a retry's or an isolated
+// batch's, else the first queue in opOrder with servers.
+func (g *group) nextOp() op {
+	switch {
+	case g.last != nil:
+		return g.last.op
+	case len(g.isolated) > 0:
+		return g.isolated[0].op
+	}
+	for _, o := range opOrder {
+		if len(g.queues[o].slots) > 0 {
+			return o
+		}
+	}
+	return opRemove
+}
+
 // pending is how many servers the group's next call would carry, at most.
 func (g *group) pending() int {
-	n := len(g.queue)
+	o := g.nextOp()
+	n := len(g.queues[o].slots)
 	if g.last != nil {
 		n += len(g.last.slots)
 	}
 	if len(g.isolated) > 0 {
-		n = max(n, len(g.isolated[0]))
+		n = max(n, len(g.isolated[0].slots))
+	}
+	return n
+}
+
+// queued is how many servers wait in all of the group's queues.
+func (g *group) queued() int {
+	n := 0
+	for o := range g.queues {
+		n += len(g.queues[o].slots)
 	}
 	return n
 }
 
 // hasWork says whether the group has servers waiting besides a call's batch.
-func (g *group) hasWork() bool { return len(g.queue) > 0 || len(g.isolated) > 0 }
+func (g *group) hasWork() bool { return g.queued() > 0 || len(g.isolated) > 0 }
 
 // call is one API call being made for a group.
 type call struct {
 	g       *group
+	op      op
 	seq     uint64
 	window  ticket // the call's place in its region's quota window
 	slots   []*slot
@@ -118,8 +174,9 @@ type callResult struct {
 	class     retry.Class
 	requestID string
 	notSent   bool // no client could be built: no attempt was made
-	// remaining is the group's servers after a successful remove call, as
-	// the API answered: a requested one still listed is not removed.
+	// remaining is the group's servers after a successful call, as the API
+	// answered: a server removed is not listed, one added or weighted is,
+	// with its weight.
 	remaining []WeightedServer
 }
 
@@ -135,12 +192,12 @@ type schedulerConfig struct {
 }
 
 // region is the scheduler's view of one region: its ready groups and its
-// share of the remove quota. One region's spent window never holds back
-// another's groups.
+// share of each write action's quota. One region's spent window never holds
+// back another's groups.
 type region struct {
 	name        string
 	ready       []*group
-	remove      *budget
+	budgets     [opCount]*budget
 	lastArrival time.Time // of any request in the region: a storm lingers, a lone request does not
 }
 
@@ -162,7 +219,8 @@ type scheduler struct {
 	mu      sync.Mutex
 	groups  map[groupKey]*group
 	regions map[string]*region
-	flush   bool // shutting down: no linger
+	waiting map[groupKey][]*request // graceful drains at weight 0, until their wait ends
+	flush   bool                    // shutting down: no linger
 	callSeq uint64
 }
 
@@ -172,21 +230,39 @@ func newScheduler(cfg schedulerConfig, clock Clock, held func() int, arriving fu
 		cfg.retryMax = groupRetryMax
 	}
 	return &scheduler{cfg: cfg, clock: clock, signal: make(chan struct{}, 1), held: held, arriving: arriving, emit: emit, m: m,
-		groups: make(map[groupKey]*group), regions: make(map[string]*region)}
+		groups: make(map[groupKey]*group), regions: make(map[string]*region), waiting: make(map[groupKey][]*request)}
 }
 
 // region returns the state of a region, made on first use. Called with mu held.
 func (s *scheduler) region(name string) *region {
 	rg := s.regions[name]
 	if rg == nil {
-		q := s.cfg.quotas[ActionRemove]
-		share := s.m.quotaShare.WithLabelValues(name, ActionRemove)
-		spent := s.m.quotaWindowsSpent.WithLabelValues(name, ActionRemove)
-		rg = &region{name: name, remove: newBudget(q, s.clock.Now(),
-			func(n int) { share.Set(float64(n)) }, spent.Inc)}
+		rg = &region{name: name}
 		s.regions[name] = rg
 	}
 	return rg
+}
+
+// budget is the region's budget of an op's action, made on first use.
+// Called with mu held.
+func (s *scheduler) budget(rg *region, o op) *budget {
+	if b := rg.budgets[o]; b != nil {
+		return b
+	}
+	action := opActions[o]
+	q, ok := s.cfg.quotas[action]
+	if !ok {
+		q = DefaultQuotas()[action]
+	}
+	share := s.m.quotaShare.WithLabelValues(rg.name, action)
+	spent := s.m.quotaWindowsSpent.WithLabelValues(rg.name, action)
+	rg.budgets[o] = newBudget(q, s.clock.Now(), func(n int) { share.Set(float64(n)) }, spent.Inc)
+	return rg.budgets[o]
+}
+
+// budgetOf is the budget a ticket was taken from. Called with mu held.
+func (s *scheduler) budgetOf(g *group, t ticket) *budget {
+	return s.budget(s.region(g.key.region), t.op)
 }
 
 func (s *scheduler) wake() {
@@ -213,33 +289,68 @@ func expireIfDue(r *request, now time.Time, reports []report) []report {
 	return finish(r, messages.StatusFailed, deadlineError(r), now, reports)
 }
 
-// add queues a held request's servers on its group: idle → lingering or
-// ready; lingering → ready once a full batch waits.
+// add queues a held request's servers on its group, each for its first
+// call (request.firstStep): idle → lingering or ready; lingering → ready
+// once a full batch waits. A graceful drain whose servers are all at weight
+// 0 already starts its wait; a restore with nothing to change completes.
 func (s *scheduler) add(r *request) {
 	s.mu.Lock()
 	now := s.clock.Now()
+	var reports []report
 	if r.expired(now) {
-		reports := expireIfDue(r, now, nil)
+		reports = expireIfDue(r, now, nil)
 		s.mu.Unlock()
 		s.emit(reports)
 		return
 	}
+	var byOp [opCount][]int
+	for i := range r.req.BackendServers {
+		if o, done := r.firstStep(i); done {
+			r.markDone(o, i, time.Time{})
+		} else {
+			byOp[o] = append(byOp[o], i)
+		}
+	}
+	for _, o := range opOrder {
+		if len(byOp[o]) > 0 {
+			s.enqueue(r, o, byOp[o], now)
+		}
+	}
+	switch {
+	case r.remaining == 0:
+		reports = settleDone(r, now, reports) // a restore the group already reflects
+	case r.graceful() && r.zeroLeft == 0:
+		s.startWait(r, now) // every server at weight 0 already
+	}
+	s.mu.Unlock()
+	s.emit(reports)
+}
+
+// enqueue queues servers idx of r for calls of kind o on their group.
+// Called with mu held.
+func (s *scheduler) enqueue(r *request, o op, idx []int, now time.Time) {
 	key := groupKey{r.req.RegionID, r.req.VServerGroupID}
 	g := s.groups[key]
 	if g == nil {
-		g = &group{key: key, index: make(map[serverKey]*slot)}
+		g = &group{key: key}
 		s.groups[key] = g
 		s.m.activeGroups.Set(float64(len(s.groups)))
 	}
-	for i, bs := range r.req.BackendServers {
+	q := &g.queues[o]
+	if q.index == nil {
+		q.index = make(map[serverKey]*slot)
+	}
+	for _, i := range idx {
+		bs := r.req.BackendServers[i]
 		k := serverKey{bs.ServerID, bs.Port, bs.Type} // slot.key()
-		if sl := g.index[k]; sl != nil {
+		if sl := q.index[k]; sl != nil {
 			sl.waiters = append(sl.waiters, waiter{r, i})
 			continue
 		}
-		sl := &slot{server: bs, waiters: []waiter{{r, i}}}
-		g.index[k] = sl
-		g.queue = append(g.queue, sl)
+		bs.Weight = messages.Weight{} // the API's parameter carries the slot's weight
+		sl := &slot{server: bs, weight: r.targetWeight(o, i), waiters: []waiter{{r, i}}}
+		q.index[k] = sl
+		q.slots = append(q.slots, sl)
 	}
 	rg := s.region(key.region)
 	storm := now.Sub(rg.lastArrival) < s.cfg.linger
@@ -248,18 +359,17 @@ func (s *scheduler) add(r *request) {
 	case groupIdle:
 		// A lone request leaves at once (one round trip); in a storm, an idle
 		// group waits a linger for company.
-		if (storm || s.lingerForBacklog()) && s.cfg.linger > 0 && !s.flush && len(g.queue) < s.cfg.maxBatch {
+		if (storm || s.lingerForBacklog()) && s.cfg.linger > 0 && !s.flush && len(q.slots) < s.cfg.maxBatch {
 			s.startLinger(g, now)
 		} else {
 			s.toReady(g)
 		}
 	case groupLingering:
 		g.lastArrival = now
-		if len(g.queue) >= s.cfg.maxBatch {
+		if len(q.slots) >= s.cfg.maxBatch {
 			s.toReady(g) // a full batch needs no more company
 		}
 	}
-	s.mu.Unlock()
 }
 
 // expire fails a request at its deadline, wherever it waits (the ledger's
@@ -309,11 +419,11 @@ func (s *scheduler) toReady(g *group) {
 	s.wake()
 }
 
-// pop waits for a ready group whose region's quota allows a call now, and
-// counts the call in that window; nil when ctx is done. Within a region the
-// fullest group goes first, so a scarce window carries the most servers; a
-// group that has waited a whole window goes before fuller ones, so none
-// starves.
+// pop waits for a ready group whose region's quota for its next call's
+// action allows a call now, and counts the call in that window; nil when
+// ctx is done. Within a region the fullest group goes first, so a scarce
+// window carries the most servers; a group that has waited a whole window
+// goes before fuller ones, so none starves.
 func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 	for {
 		s.mu.Lock()
@@ -323,8 +433,7 @@ func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 			if len(rg.ready) == 0 {
 				continue
 			}
-			if window, ok := rg.remove.take(now); ok {
-				g := rg.popFullest(now)
+			if g, window, ok := s.popCallable(rg, now); ok {
 				more := s.anyCallable(now)
 				s.mu.Unlock()
 				if more {
@@ -332,8 +441,10 @@ func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 				}
 				return g, window
 			}
-			if next := rg.remove.nextWindow(); wake.IsZero() || next.Before(wake) {
-				wake = next
+			for _, g := range rg.ready {
+				if next := s.budget(rg, g.nextOp()).nextWindow(); wake.IsZero() || next.Before(wake) {
+					wake = next
+				}
 			}
 		}
 		s.mu.Unlock()
@@ -354,29 +465,49 @@ func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 	}
 }
 
-// anyCallable says whether some region has a ready group and room for a
+// anyCallable says whether some region has a ready group with room for its
 // call. Called with mu held.
 func (s *scheduler) anyCallable(now time.Time) bool {
 	for _, rg := range s.regions {
-		if len(rg.ready) > 0 && rg.remove.available(now) > 0 {
-			return true
+		for _, g := range rg.ready {
+			if s.budget(rg, g.nextOp()).available(now) > 0 {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-func (rg *region) popFullest(now time.Time) *group {
-	best := 0
-	if now.Sub(rg.ready[0].readyAt) < rg.remove.quota.Window {
-		for i, g := range rg.ready {
-			if g.pending() > rg.ready[best].pending() {
-				best = i
-			}
+// popCallable takes the region's fullest ready group whose action's window
+// has room, or the oldest if it has waited a whole window, and counts its
+// call. Called with mu held.
+func (s *scheduler) popCallable(rg *region, now time.Time) (*group, ticket, bool) {
+	best := -1
+	for i, g := range rg.ready {
+		b := s.budget(rg, g.nextOp())
+		if b.available(now) == 0 {
+			continue
+		}
+		if now.Sub(g.readyAt) >= b.quota.Window {
+			best = i // waited a whole window: goes first
+			break
+		}
+		if best < 0 || g.pending() > rg.ready[best].pending() {
+			best = i
 		}
 	}
+	if best < 0 {
+		return nil, ticket{}, false
+	}
 	g := rg.ready[best]
+	o := g.nextOp()
+	window, ok := s.budget(rg, o).take(now)
+	if !ok {
+		return nil, ticket{}, false
+	}
+	window.op = o
 	rg.ready = slices.Delete(rg.ready, best, best+1)
-	return g
+	return g, window, true
 }
 
 // stillCallable says whether a popped group's call may still go out, and
@@ -387,13 +518,14 @@ func (s *scheduler) stillCallable(g *group, window ticket) (ticket, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	b := s.region(g.key.region).remove
+	b := s.budgetOf(g, window)
 	b.roll(now)
 	if !b.spent && window.window.Equal(b.start) {
 		return window, true
 	}
 	if !window.window.Equal(b.start) {
 		if t, ok := b.take(now); ok {
+			t.op = window.op
 			return t, true
 		}
 	}
@@ -411,9 +543,9 @@ func (s *scheduler) stillCallable(g *group, window ticket) (ticket, bool) {
 func (s *scheduler) unpop(g *group, window ticket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rg := s.region(g.key.region)
-	rg.remove.refund(window)
+	s.budgetOf(g, window).refund(window)
 	if g.state == groupReady {
+		rg := s.region(g.key.region)
 		rg.ready = append(rg.ready, g)
 	}
 }
@@ -443,7 +575,7 @@ func (s *scheduler) lingerForBacklog() bool {
 // lingerDue: lingering → lingering (more company is coming) or ready.
 func (s *scheduler) lingerDue(g *group) {
 	now := s.clock.Now()
-	if !s.flush && len(g.queue) < s.cfg.maxBatch {
+	if !s.flush && len(g.queues[g.nextOp()].slots) < s.cfg.maxBatch {
 		// More company is likely on its way when some arrived within the
 		// last linger, or while the stream holds requests not yet delivered
 		// (a backlog or a storm): a fuller call then costs no latency that
@@ -465,14 +597,14 @@ func (s *scheduler) lingerDue(g *group) {
 	s.toReady(g)
 }
 
-// take: ready → calling, building the group's next call; or → idle (or the
-// next state) when nothing live was left to send, returning nil. A group
-// popped after release or in another state yields nil.
+// take: ready → calling, building the group's next call of the ticket's
+// kind; or → idle (or the next state) when nothing live was left to send,
+// returning nil. A group popped after release or in another state yields nil.
 func (s *scheduler) take(g *group, window ticket) *call {
 	var reports []report
 	s.mu.Lock()
 	if g.state != groupReady {
-		s.region(g.key.region).remove.refund(window)
+		s.budgetOf(g, window).refund(window)
 		s.mu.Unlock()
 		return nil
 	}
@@ -485,11 +617,12 @@ func (s *scheduler) take(g *group, window ticket) *call {
 		}
 		return sl.live()
 	}
+	o := window.op
 	var slots []*slot
 	solo := false
 	switch {
 	case g.last != nil: // a retry
-		solo = g.last.solo
+		o, solo = g.last.op, g.last.solo
 		for _, sl := range g.last.slots {
 			if keepLive(sl) {
 				slots = append(slots, sl)
@@ -497,7 +630,8 @@ func (s *scheduler) take(g *group, window ticket) *call {
 		}
 	case len(g.isolated) > 0:
 		for len(g.isolated) > 0 && len(slots) == 0 {
-			for _, sl := range g.isolated[0] {
+			o = g.isolated[0].op
+			for _, sl := range g.isolated[0].slots {
 				if keepLive(sl) {
 					slots = append(slots, sl)
 				}
@@ -507,18 +641,28 @@ func (s *scheduler) take(g *group, window ticket) *call {
 		solo = true
 	}
 	if !solo {
-		slots = s.topUp(g, slots, keepLive)
+		slots = s.topUp(g, o, slots, keepLive)
 	}
 	g.last = nil
-	if len(slots) == 0 {
-		s.region(g.key.region).remove.refund(window)
+	if len(slots) == 0 || o != window.op {
+		// Nothing live, or (a rare race) not the kind of call the ticket
+		// was taken for: the group is scheduled again with what it has.
+		if len(slots) > 0 {
+			g.last = &batch{op: o, slots: slots, solo: solo}
+			s.budgetOf(g, window).refund(window)
+			s.toReady(g)
+			s.mu.Unlock()
+			s.emit(reports)
+			return nil
+		}
+		s.budgetOf(g, window).refund(window)
 		s.next(g)
 		s.mu.Unlock()
 		s.emit(reports)
 		return nil
 	}
 	s.callSeq++
-	cl := &call{g: g, seq: s.callSeq, window: window, slots: slots, servers: make([]messages.BackendServer, len(slots))}
+	cl := &call{g: g, op: o, seq: s.callSeq, window: window, slots: slots, servers: make([]messages.BackendServer, len(slots))}
 	for i, sl := range slots {
 		cl.servers[i] = sl.server
 		for _, w := range sl.waiters {
@@ -530,16 +674,16 @@ func (s *scheduler) take(g *group, window ticket) *call {
 		}
 	}
 	g.state = groupCalling
-	g.last = &batch{slots: slots, solo: solo} // kept for a retry
+	g.last = &batch{op: o, slots: slots, solo: solo} // kept for a retry
 	s.mu.Unlock()
 	s.emit(reports)
 	return cl
 }
 
-// topUp fills slots from the group's queue up to maxBatch. A retried batch
-// may meet its own servers again in the queue (asked for again while it
-// backed off): they join its slots, never twice in one call.
-func (s *scheduler) topUp(g *group, slots []*slot, keepLive func(*slot) bool) []*slot {
+// topUp fills slots from the group's queue of kind o up to maxBatch. A
+// retried batch may meet its own servers again in the queue (asked for
+// again while it backed off): they join its slots, never twice in one call.
+func (s *scheduler) topUp(g *group, o op, slots []*slot, keepLive func(*slot) bool) []*slot {
 	var inBatch map[serverKey]*slot
 	if len(slots) > 0 {
 		inBatch = make(map[serverKey]*slot, len(slots))
@@ -547,11 +691,12 @@ func (s *scheduler) topUp(g *group, slots []*slot, keepLive func(*slot) bool) []
 			inBatch[sl.key()] = sl
 		}
 	}
+	q := &g.queues[o]
 	n := 0
-	for n < len(g.queue) && len(slots) < s.cfg.maxBatch {
-		sl := g.queue[n]
+	for n < len(q.slots) && len(slots) < s.cfg.maxBatch {
+		sl := q.slots[n]
 		n++
-		delete(g.index, sl.key())
+		delete(q.index, sl.key())
 		if !keepLive(sl) {
 			continue
 		}
@@ -561,24 +706,25 @@ func (s *scheduler) topUp(g *group, slots []*slot, keepLive func(*slot) bool) []
 		}
 		slots = append(slots, sl)
 	}
-	clear(g.queue[:n])
-	g.queue = g.queue[n:]
+	clear(q.slots[:n])
+	q.slots = q.slots[n:]
 	return slots
 }
 
 // complete applies a call's result: calling → the next state (success,
-// credentials), backing off (throttled, transient), or the next state after
-// splitting the call per request (permanent). It returns the progress notes
-// of the requests the call carried; finished requests go to the reporter.
-func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
+// credentials), backing off (throttled, transient, or an answer that does
+// not show the change yet), or the next state after splitting the call
+// (permanent). It returns the progress notes of the requests the call
+// carried; finished requests go to the reporter.
+func (s *scheduler) complete(cl *call, res callResult) []note {
 	var (
 		reports  []report
-		progress []messages.Progress
+		progress []note
 	)
 	s.mu.Lock()
 	g := cl.g
 	now := s.clock.Now()
-	if budget := s.region(g.key.region).remove; res.notSent {
+	if budget := s.budgetOf(g, cl.window); res.notSent {
 		budget.refund(cl.window)
 	} else {
 		// Only the account's own flow control says the window is spent; the
@@ -597,14 +743,14 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 	}
 	switch {
 	case res.err == nil:
-		var stillThere []*slot
-		reports, progress, stillThere = s.succeeded(cl, res.remaining, now)
-		if len(stillThere) > 0 {
-			// The API still lists them: not removed (yet). Retried after a
-			// backoff, topped up like any retry; their requests fail
-			// NotRemoved at their deadline if they never go.
-			g.last = &batch{slots: stillThere, solo: g.last.solo}
-			s.m.notRemoved.Add(float64(len(stillThere)))
+		var notYet []*slot
+		reports, progress, notYet = s.succeeded(cl, res.remaining, now)
+		if len(notYet) > 0 {
+			// The API's answer does not show them changed (yet). Retried
+			// after a backoff, topped up like any retry; their requests fail
+			// at their deadline if the change never shows.
+			g.last = &batch{op: cl.op, slots: notYet, solo: g.last.solo}
+			s.m.notRemoved.Add(float64(len(notYet)))
 			reports = s.backOff(g, now, reports)
 			break
 		}
@@ -624,30 +770,43 @@ func (s *scheduler) complete(cl *call, res callResult) []messages.Progress {
 	return progress
 }
 
-// succeeded marks the call's servers removed, except those the API's
-// answer still lists (returned), and finishes the requests it completed.
-// Called with mu held.
-func (s *scheduler) succeeded(cl *call, remaining []WeightedServer, now time.Time) (reports []report, progress []messages.Progress, stillThere []*slot) {
+// shows says whether the API's list of the group's servers after a call of
+// kind o shows the slot's change made: a removed server is not listed; a
+// weighted or added one is, with the slot's weight (a server gone from the
+// group is at weight 0 as much as can be).
+func (o op) shows(sl *slot, listed map[serverPort]int) bool {
+	w, ok := listed[serverPort{sl.server.ServerID, sl.server.Port}]
+	switch o {
+	case opRemove:
+		return !ok
+	case opWeight:
+		return (ok && w == sl.weight) || (!ok && sl.weight == 0)
+	default:
+		return ok && w == sl.weight
+	}
+}
+
+// succeeded marks done the call's servers whose change the API's answer
+// shows, returns the others, and moves on the requests it advanced: a
+// drain's or restore's last server completes it; a graceful drain's last
+// weight starts its wait. Called with mu held.
+func (s *scheduler) succeeded(cl *call, after []WeightedServer, now time.Time) (reports []report, progress []note, notYet []*slot) {
 	g := cl.g
-	var listed map[serverPort]bool
-	if len(remaining) > 0 {
-		listed = make(map[serverPort]bool, len(remaining))
-		for _, bs := range remaining {
-			listed[serverPort{bs.ServerID, bs.Port}] = true
-		}
+	listed := make(map[serverPort]int, len(after))
+	for _, bs := range after {
+		listed[serverPort{bs.ServerID, bs.Port}] = bs.Weight
 	}
 	for _, sl := range cl.slots {
-		if listed[serverPort{sl.server.ServerID, sl.server.Port}] {
-			stillThere = append(stillThere, sl)
+		if !cl.op.shows(sl, listed) {
+			notYet = append(notYet, sl)
 			for _, w := range sl.waiters {
 				w.r.notRemovedSeen = true
 			}
 			continue
 		}
 		for _, w := range sl.waiters {
-			if !w.r.isDecided() && !w.r.removed[w.i] {
-				w.r.removed[w.i] = true
-				w.r.remaining--
+			if !w.r.isDecided() {
+				w.r.markDone(cl.op, w.i, now)
 			}
 		}
 	}
@@ -655,24 +814,40 @@ func (s *scheduler) succeeded(cl *call, remaining []WeightedServer, now time.Tim
 		if r.isDecided() {
 			continue
 		}
-		p := messages.Progress{RequestID: r.req.RequestID, Removed: r.removedCount(), Total: len(r.removed)}
-		if r.req.Version >= messages.Version2 {
+		n := note{progress: messages.Progress{RequestID: r.req.RequestID, Removed: r.removedCount(), Total: len(r.removed)}}
+		switch p := &n.progress; {
+		case r.graceful() && cl.op == opWeight:
+			p.Phase = messages.PhaseWeightZero
+			if r.zeroLeft == 0 {
+				s.startWait(r, now)
+				p.Phase, p.Until = messages.PhaseWaiting, r.until
+				n.wait = r.waitRecord()
+			}
+		case r.req.Version >= messages.Version2 && r.req.ActionOrDefault() == messages.ActionDrain:
 			p.Phase = messages.PhaseRemoved
 		}
-		progress = append(progress, p)
+		progress = append(progress, n)
 		if r.remaining == 0 {
 			reports = settleDone(r, now, reports)
 		} else if r.inFlight == 0 {
 			reports = expireIfDue(r, now, reports) // its deadline came during the call
 		}
 	}
-	if len(stillThere) == 0 {
+	if len(notYet) == 0 {
 		g.last = nil
 		if g.backoff != nil {
 			g.backoff.Reset()
 		}
 	}
-	return reports, progress, stillThere
+	return reports, progress, notYet
+}
+
+// note is a progress note of a request a call advanced; wait, when the
+// call started a graceful drain's wait, is what a redelivery needs to go on
+// from there (the weights before the drain, weight_zero_at).
+type note struct {
+	progress messages.Progress
+	wait     *messages.Group
 }
 
 // serverPort is how the API's answer names a backend server of a group.
@@ -735,7 +910,7 @@ func (s *scheduler) failedPermanently(cl *call, res callResult, now time.Time) (
 		}
 	case len(live) > 1:
 		half := len(live) / 2
-		g.isolated = append([][]*slot{live[:half:half], live[half:]}, g.isolated...)
+		g.isolated = append([]*batch{{op: cl.op, slots: live[:half:half], solo: true}, {op: cl.op, slots: live[half:], solo: true}}, g.isolated...)
 		s.m.bisections.Inc()
 	case len(live) == 1:
 		code, message := retry.Code(res.err), retry.Message(res.err)
@@ -745,8 +920,15 @@ func (s *scheduler) failedPermanently(cl *call, res callResult, now time.Time) (
 				continue
 			}
 			r.failures = append(r.failures, serverFailure{i: w.i, code: code, message: message})
-			if r.remaining--; r.remaining == 0 {
+			if cl.op == opWeight && r.graceful() && !r.zeroed[w.i] {
+				r.zeroed[w.i] = true // refused: not waited for, not removed
+				r.zeroLeft--
+			}
+			switch r.remaining--; {
+			case r.remaining == 0:
 				reports = settleDone(r, now, reports)
+			case cl.op == opWeight && r.graceful() && r.zeroLeft == 0:
+				s.startWait(r, now)
 			}
 		}
 	}
@@ -798,7 +980,7 @@ func (s *scheduler) retryDue(g *group, reports []report) []report {
 // when the group is in no queue and no timer.
 func (s *scheduler) next(g *group) {
 	g.state = groupIdle
-	if len(g.isolated) == 0 && len(g.queue) > 0 && len(g.queue) < s.cfg.maxBatch && s.lingerForBacklog() {
+	if n := len(g.queues[g.nextOp()].slots); len(g.isolated) == 0 && n > 0 && n < s.cfg.maxBatch && s.lingerForBacklog() {
 		// While the stream has a backlog, a partial batch waits for company
 		// here too, as an idle group's does.
 		s.startLinger(g, s.clock.Now())
@@ -821,8 +1003,14 @@ func (s *scheduler) next(g *group) {
 func (s *scheduler) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for key, waits := range s.waiting {
+		for _, r := range waits {
+			r.stopWait()
+		}
+		delete(s.waiting, key)
+	}
 	for key, g := range s.groups {
-		g.queue, g.index, g.isolated = nil, make(map[serverKey]*slot), nil
+		g.queues, g.isolated = [opCount]opQueue{}, nil
 		if g.state == groupCalling {
 			continue
 		}
@@ -842,6 +1030,54 @@ func (s *scheduler) startFlush() {
 		if g.state == groupLingering {
 			s.toReady(g)
 		}
+	}
+}
+
+// startWait: a graceful drain's servers are at weight 0; it waits its
+// drain_timeout from the weight call (from now when that is unknown: never
+// removed before its time), heartbeats keeping its message, then its
+// servers join the group's removals. Called with mu held.
+func (s *scheduler) startWait(r *request, now time.Time) {
+	from := r.weightZeroAt
+	if from.IsZero() {
+		from = now
+	}
+	r.phase, r.until = messages.PhaseWaiting, from.Add(r.drainTimeout)
+	key := groupKey{r.req.RegionID, r.req.VServerGroupID}
+	s.waiting[key] = append(s.waiting[key], r)
+	r.waitTimer = s.clock.AfterFunc(max(0, r.until.Sub(now)), func() { s.waitDue(key) })
+}
+
+// waitDue moves the group's graceful drains whose wait has ended to its
+// removals, all in one go: drains that shared a weight call share the
+// remove call too. A drain decided meanwhile (its deadline) is dropped.
+func (s *scheduler) waitDue(key groupKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	var keep []*request
+	for _, r := range s.waiting[key] {
+		switch {
+		case r.isDecided():
+		case now.Before(r.until):
+			keep = append(keep, r)
+		default:
+			r.phase, r.waitTimer = messages.PhaseRemoved, nil
+			var idx []int
+			for i := range r.req.BackendServers {
+				if !r.removed[i] && !r.failed(i) {
+					idx = append(idx, i)
+				}
+			}
+			if len(idx) > 0 {
+				s.enqueue(r, opRemove, idx, now)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		delete(s.waiting, key)
+	} else {
+		s.waiting[key] = keep
 	}
 }
 

@@ -81,7 +81,7 @@ func (f *schedFixture) request(group string, d time.Duration, servers ...message
 func testRequest(seq uint64, group string, now time.Time, deadline time.Duration, servers ...messages.BackendServer) *request {
 	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: seq}, Timestamp: now}
 	return newRequest(delivery{}, meta, messages.DrainRequest{Version: 1, RequestID: fmt.Sprint("r", seq), RegionID: "cn-hangzhou",
-		VServerGroupID: group, BackendServers: servers}, deadline, now)
+		VServerGroupID: group, BackendServers: servers}, deadline, 0, now)
 }
 
 func server(i int) messages.BackendServer {

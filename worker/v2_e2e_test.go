@@ -145,12 +145,11 @@ func TestNotYetSupportedVersion2Fails(t *testing.T) {
 	h := newHarness(t, slbsim.Config{})
 	servers := h.seedGroup("rsp-later", 2)
 	h.startWorker(testConfig())
-	graceful := reqV2("later-graceful", "rsp-later", servers[0])
-	graceful.Mode = messages.ModeGraceful
-	h.publish(graceful)
-	o := h.waitOutcomes(10*time.Second, "later-graceful")["later-graceful"]
-	if o.Status != messages.StatusFailed || o.Error.Code != "NotSupported" || !strings.Contains(o.Error.Message, "mode graceful") {
-		t.Fatalf("graceful: %+v, want failed NotSupported", o)
+	instances := reqV2("later-instances", "", servers[0])
+	h.publish(instances)
+	o := h.waitOutcomes(10*time.Second, "later-instances")["later-instances"]
+	if o.Status != messages.StatusFailed || o.Error.Code != "NotSupported" || !strings.Contains(o.Error.Message, "instance scope") {
+		t.Fatalf("instance scope: %+v, want failed NotSupported", o)
 	}
 	if n := writeCalls(h.sim.Calls()); n != 0 {
 		t.Errorf("%d write calls, want none", n)
