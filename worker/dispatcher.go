@@ -114,7 +114,7 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 			zap.String("code", retry.Code(res.err)), zap.String("api_request_id", res.requestID), zap.Error(res.err))
 	}
 	if res.err == nil {
-		w.guard.sawAnswer(cl.g.key, res.remaining)
+		w.guard.sawAnswer(cl.g.key, res.remaining, w.clock.Now())
 	}
 	progress := w.sched.complete(cl, res)
 	w.madeProgress()
@@ -141,7 +141,7 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 // after a shutdown or crash during the wait neither sets the weights again
 // nor forgets the weights before the drain. Fire and forget: without it, a
 // redelivery waits a whole drain_timeout again and reports weight 100.
-func (w *Worker) rememberWait(requestID string, g *messages.Group) {
+func (w *Worker) rememberWait(requestID string, g []messages.Group) {
 	data, err := json.Marshal(g)
 	if err != nil {
 		return

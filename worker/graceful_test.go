@@ -22,15 +22,15 @@ func (f *schedFixture) gracefulRequest(group string, wait, deadline time.Duratio
 	for _, s := range servers {
 		info.Servers = append(info.Servers, WeightedServer{s, 100})
 	}
-	r.group = info
+	r.groups = map[groupKey]*GroupInfo{{"cn-hangzhou", group}: info}
 	f.ledger.hold(r)
 	f.s.add(r)
 	return r
 }
 
-// listing is the API's list of a group's servers after a weight call that
+// weightsListed is the API's list of a group's servers after a weight call that
 // set every one of servers to weight w.
-func listing(w int, servers ...messages.BackendServer) callResult {
+func weightsListed(w int, servers ...messages.BackendServer) callResult {
 	res := callResult{requestID: "api-set"}
 	for _, s := range servers {
 		res.remaining = append(res.remaining, WeightedServer{s, w})
@@ -54,7 +54,7 @@ func TestSchedulerGracefulDrain(t *testing.T) {
 		}
 	}
 	zeroAt := f.clock.Now()
-	notes := f.s.complete(cl, listing(0, server(1), server(2), server(3)))
+	notes := f.s.complete(cl, weightsListed(0, server(1), server(2), server(3)))
 	if len(notes) != 2 || notes[0].progress.Phase != messages.PhaseWaiting || !notes[0].progress.Until.Equal(zeroAt.Add(time.Second)) || notes[0].wait == nil {
 		t.Fatalf("notes %+v, want both waiting until %s, with a wait record", notes, zeroAt.Add(time.Second))
 	}
@@ -89,14 +89,14 @@ func TestSchedulerGracefulRetryAndDeadlineInWait(t *testing.T) {
 	f := newSchedFixture(t, 0)
 	r := f.gracefulRequest("rsp-w", time.Hour, 10*time.Second, server(1))
 	cl := f.take()
-	f.s.complete(cl, listing(100, server(1)))
+	f.s.complete(cl, weightsListed(100, server(1)))
 	f.expectState("rsp-w", groupBackingOff)
 	f.clock.Advance(1100 * time.Millisecond) // the backoff: a second, jitter 0.1%
 	cl = f.take()
 	if cl.op != opWeight {
 		t.Fatalf("retry is a %s call, want the weight call again", cl.op)
 	}
-	f.s.complete(cl, listing(0, server(1)))
+	f.s.complete(cl, weightsListed(0, server(1)))
 	if r.phase != messages.PhaseWaiting {
 		t.Fatalf("phase %q, want waiting", r.phase)
 	}
@@ -120,9 +120,9 @@ func TestSchedulerGracefulWeightAlreadyZero(t *testing.T) {
 	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: f.seq}, Timestamp: now}
 	r := newRequest(delivery{}, meta, messages.DrainRequest{Version: messages.Version2, RequestID: "g-again", RegionID: "cn-hangzhou",
 		VServerGroupID: "rsp-z", BackendServers: []messages.BackendServer{server(1)}, Mode: messages.ModeGraceful, DrainTimeout: &wait}, time.Minute, 0, now)
-	r.group = &GroupInfo{Servers: []WeightedServer{{server(1), 0}}}
+	r.groups = map[groupKey]*GroupInfo{{"cn-hangzhou", "rsp-z"}: {Servers: []WeightedServer{{server(1), 0}}}}
 	r.weightZeroAt = now.Add(-400 * time.Millisecond) // from the wait record
-	r.priorWeights = map[serverPort]int{{server(1).ServerID, 80}: 70}
+	r.priorWeights = map[partKey]int{{groupKey{"cn-hangzhou", "rsp-z"}, serverPort{server(1).ServerID, 80}}: 70}
 	f.ledger.hold(r)
 	f.s.add(r)
 	if n := f.s.readyLen(); n != 0 || r.phase != messages.PhaseWaiting || !r.until.Equal(now.Add(600*time.Millisecond)) {
@@ -152,7 +152,7 @@ func TestSchedulerRestore(t *testing.T) {
 	in[2].Weight = messages.WeightOf(30)
 	r := newRequest(delivery{}, meta, messages.DrainRequest{Version: messages.Version2, RequestID: "restore", RegionID: "cn-hangzhou",
 		VServerGroupID: "rsp-r", BackendServers: in, Action: messages.ActionRestore}, time.Minute, 0, now)
-	r.group = &GroupInfo{Servers: []WeightedServer{{server(2), 0}, {server(3), 30}}}
+	r.groups = map[groupKey]*GroupInfo{{"cn-hangzhou", "rsp-r"}: {Servers: []WeightedServer{{server(2), 0}, {server(3), 30}}}}
 	r.restoreWeights = map[serverPort]int{{server(1).ServerID, 80}: 40}
 	f.ledger.hold(r)
 	f.s.add(r)
@@ -160,7 +160,7 @@ func TestSchedulerRestore(t *testing.T) {
 	if cl.op != opWeight || len(cl.slots) != 1 || cl.slots[0].server.ServerID != server(2).ServerID || cl.slots[0].weight != 50 {
 		t.Fatalf("first call %s %+v, want a weight call setting server 2 to 50", cl.op, cl.slots)
 	}
-	f.s.complete(cl, listing(50, server(2)))
+	f.s.complete(cl, weightsListed(50, server(2)))
 	cl = f.take()
 	if cl.op != opAdd || len(cl.slots) != 1 || cl.slots[0].server.ServerID != server(1).ServerID || cl.slots[0].weight != 40 {
 		t.Fatalf("second call %s %+v, want an add call of server 1 at its drained weight 40", cl.op, cl.slots)

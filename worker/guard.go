@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +28,17 @@ type guard struct {
 
 	mu       sync.Mutex
 	members  map[groupKey]*GroupInfo
+	readAt   map[groupKey]time.Time               // when members[key] was last read or seen in a write call's answer
+	lbGroups map[groupKey]listing                 // VServer groups of a load balancer (key.id), for instance scope
 	reserved map[groupKey]map[serverPort]*request // servers of admitted drains not yet decided
 	queue    chan *request
 	pending  atomic.Int64
+}
+
+// listing is a cached listing read and when it was made.
+type listing struct {
+	ids []string
+	at  time.Time
 }
 
 // guardReaders is how many version-2 drains are judged at once.
@@ -39,7 +46,8 @@ const guardReaders = 4
 
 func newGuard(allow []*regexp.Regexp, minRemaining, size int) *guard {
 	return &guard{allow: allow, minRemaining: minRemaining, queue: make(chan *request, size),
-		members: make(map[groupKey]*GroupInfo), reserved: make(map[groupKey]map[serverPort]*request)}
+		members: make(map[groupKey]*GroupInfo), readAt: make(map[groupKey]time.Time), lbGroups: make(map[groupKey]listing),
+		reserved: make(map[groupKey]map[serverPort]*request)}
 }
 
 // allowed says whether --allow-group lets the group be drained (no
@@ -56,32 +64,53 @@ func (gd *guard) allowed(group string) bool {
 	return false
 }
 
-func (gd *guard) known(key groupKey) *GroupInfo {
+// known is the group's membership as last read, if not older than maxAge
+// (0: any age).
+func (gd *guard) known(key groupKey, maxAge time.Duration, now time.Time) *GroupInfo {
 	gd.mu.Lock()
 	defer gd.mu.Unlock()
+	if maxAge > 0 && now.Sub(gd.readAt[key]) > maxAge {
+		return nil
+	}
 	return gd.members[key]
 }
 
-func (gd *guard) learnt(key groupKey, info GroupInfo) {
+func (gd *guard) learnt(key groupKey, info GroupInfo, now time.Time) {
 	gd.mu.Lock()
 	defer gd.mu.Unlock()
-	gd.members[key] = &info
+	gd.members[key], gd.readAt[key] = &info, now
+}
+
+// groupsOf is the cached listing of a load balancer's groups, if not
+// older than maxAge.
+func (gd *guard) groupsOf(lb groupKey, maxAge time.Duration, now time.Time) ([]string, bool) {
+	gd.mu.Lock()
+	defer gd.mu.Unlock()
+	l, ok := gd.lbGroups[lb]
+	return l.ids, ok && now.Sub(l.at) <= maxAge
+}
+
+func (gd *guard) listedGroups(lb groupKey, ids []string, now time.Time) {
+	gd.mu.Lock()
+	defer gd.mu.Unlock()
+	gd.lbGroups[lb] = listing{ids, now}
 }
 
 // sawAnswer updates a known group from a write call's answer, which lists
 // the group's servers after the call.
-func (gd *guard) sawAnswer(key groupKey, remaining []WeightedServer) {
+func (gd *guard) sawAnswer(key groupKey, remaining []WeightedServer, now time.Time) {
 	gd.mu.Lock()
 	defer gd.mu.Unlock()
 	if info := gd.members[key]; info != nil {
 		gd.members[key] = &GroupInfo{LoadBalancerID: info.LoadBalancerID, Servers: remaining}
+		gd.readAt[key] = now
 	}
 }
 
-// verdict judges a drain against --min-remaining and, unless it is refused
-// or only rehearsed, reserves its servers. A nil error admits it.
-func (gd *guard) verdict(r *request, info *GroupInfo, minRemaining int) *messages.Error {
-	key := groupKey{r.req.RegionID, r.req.VServerGroupID}
+// verdict judges a drain's parts on group key against --min-remaining and,
+// unless it is refused or only rehearsed, reserves their servers. A nil
+// error admits them.
+func (gd *guard) verdict(r *request, key groupKey, info *GroupInfo, minRemaining int) *messages.Error {
 	gd.mu.Lock()
 	defer gd.mu.Unlock()
 	active := map[serverPort]bool{}
@@ -91,8 +120,8 @@ func (gd *guard) verdict(r *request, info *GroupInfo, minRemaining int) *message
 		}
 	}
 	mine := map[serverPort]bool{}
-	for _, s := range r.req.BackendServers {
-		if sp := (serverPort{s.ServerID, s.Port}); active[sp] {
+	for _, p := range r.parts {
+		if sp := (serverPort{p.server.ServerID, p.server.Port}); p.key == key && active[sp] {
 			mine[sp] = true
 		}
 	}
@@ -124,21 +153,13 @@ func (gd *guard) verdict(r *request, info *GroupInfo, minRemaining int) *message
 
 // admitV2 sends a valid version-2 request on its way.
 func (w *Worker) admitV2(r *request) {
-	if r.req.InstanceScope() {
-		// Not built yet: refuse clearly rather than do something else.
-		w.failAtOnce(r, &messages.Error{Code: "NotSupported", Message: notSupported(&r.req)})
+	if r.req.InstanceScope() && r.restore() {
+		w.failAtOnce(r, &messages.Error{Code: messages.CodeInvalidRequest, Message: "a restore names its group: " +
+			"drainctl restore REQUEST_ID restores each group of an instance drain's event; nothing was changed"})
 		return
 	}
 	w.guard.pending.Add(1)
 	w.guard.queue <- r
-}
-
-func notSupported(req *messages.DrainRequest) string {
-	var what []string
-	if req.InstanceScope() {
-		what = append(what, "instance scope")
-	}
-	return "this drainworker does not do " + strings.Join(what, ", ") + " yet; nothing was changed"
 }
 
 // failAtOnce ends a request with an error before any call.
@@ -174,53 +195,24 @@ func (w *Worker) runGuard(ctx context.Context) {
 }
 
 func (w *Worker) judge(ctx context.Context, api Remover, r *request) Remover {
-	key := groupKey{r.req.RegionID, r.req.VServerGroupID}
-	info := w.guard.known(key)
-	b := w.cfg.Retry.NewBackOff(time.Time{}, nil)
-	for info == nil {
-		if r.isDecided() { // its deadline came while the group was read
-			return api
-		}
-		if w.creds.wait(ctx) != nil {
-			return api
-		}
-		var err error
-		if api == nil {
-			if api, err = w.newRemover(); err != nil {
-				w.credentialsFailed(key, err)
-				continue
-			}
-		}
-		got, err := api.DescribeGroup(key.region, key.id)
-		w.m.apiCalls.WithLabelValues(callClass(err), key.region, ActionDescribe).Inc()
-		if err == nil {
-			w.guard.learnt(key, got)
-			w.sched.annotate(func() { r.apiIDs = append(r.apiIDs, got.RequestID) })
-			info = &got
-			break
-		}
-		switch retry.Classify(err) {
-		case retry.Credentials:
-			w.credentialsFailed(key, err)
-			api = nil
-		case retry.Permanent:
-			w.sched.annotate(func() { r.apiIDs = append(r.apiIDs, retry.RequestID(err)) })
-			w.failAtOnce(r, &messages.Error{Code: retry.Code(err), Message: retry.Message(err)})
-			return api
-		}
-		if !sleep(ctx, b.NextBackOff()) {
-			return api
-		}
+	rd := &reader{w: w, api: api, r: r}
+	groups, ok := w.groupsOfRequest(ctx, rd)
+	if !ok {
+		return rd.api
 	}
 	var weights map[serverPort]int
 	if r.restore() && r.req.RestoreOf != "" {
 		weights = w.drainedWeights(ctx, r)
 	}
-	prior, zeroAt := w.priorWeights(ctx, r, info)
-	w.sched.annotate(func() { r.group, r.restoreWeights, r.priorWeights, r.weightZeroAt = info, weights, prior, zeroAt })
+	prior, zeroAt := w.priorWeights(ctx, r, groups)
+	w.sched.annotate(func() { r.groups, r.restoreWeights, r.priorWeights, r.weightZeroAt = groups, weights, prior, zeroAt })
 	var refused *messages.Error
 	if !r.restore() { // a restore adds capacity: nothing to guard
-		refused = w.guard.verdict(r, info, w.cfg.MinRemaining)
+		for _, key := range sortedKeys(groups) {
+			if refused = w.guard.verdict(r, key, groups[key], w.cfg.MinRemaining); refused != nil {
+				break
+			}
+		}
 	}
 	switch {
 	case r.req.DryRun:
@@ -230,14 +222,51 @@ func (w *Worker) judge(ctx context.Context, api Remover, r *request) Remover {
 	default:
 		w.sched.add(r)
 	}
-	return api
+	return rd.api
+}
+
+// groupsOfRequest reads what the request's groups hold: its own group in
+// group scope (once, then kept current from write answers); in instance
+// scope, every group of the region that holds one of its servers, which
+// become its parts. false: the request was decided (a read failed
+// permanently, its deadline came, or shutdown).
+func (w *Worker) groupsOfRequest(ctx context.Context, rd *reader) (map[groupKey]*GroupInfo, bool) {
+	r := rd.r
+	if r.req.InstanceScope() {
+		return w.resolve(ctx, rd)
+	}
+	key := groupKey{r.req.RegionID, r.req.VServerGroupID}
+	info, ok := w.groupInfo(ctx, rd, key, 0)
+	if !ok {
+		return nil, false
+	}
+	return map[groupKey]*GroupInfo{key: info}, true
+}
+
+// groupInfo is the group's membership: cached if not older than maxAge
+// (0: any age), else read.
+func (w *Worker) groupInfo(ctx context.Context, rd *reader, key groupKey, maxAge time.Duration) (*GroupInfo, bool) {
+	if info := w.guard.known(key, maxAge, w.clock.Now()); info != nil {
+		return info, true
+	}
+	var got GroupInfo
+	ok := rd.read(ctx, key.region, ActionDescribe, func(api Remover) ([]string, error) {
+		var err error
+		got, err = api.DescribeGroup(key.region, key.id)
+		return []string{got.RequestID}, err
+	})
+	if !ok {
+		return nil, false
+	}
+	w.guard.learnt(key, got, w.clock.Now())
+	return &got, true
 }
 
 // priorWeights are a graceful drain's servers' weights before the drain:
-// those the group lists now, or, for a redelivery whose wait record an
+// those its groups list now, or, for a redelivery whose wait record an
 // earlier delivery kept, the record's (with its weight_zero_at, from which
 // the wait goes on).
-func (w *Worker) priorWeights(ctx context.Context, r *request, info *GroupInfo) (map[serverPort]int, time.Time) {
+func (w *Worker) priorWeights(ctx context.Context, r *request, groups map[groupKey]*GroupInfo) (map[partKey]int, time.Time) {
 	if !r.graceful() {
 		return nil, time.Time{}
 	}
@@ -245,23 +274,27 @@ func (w *Worker) priorWeights(ctx context.Context, r *request, info *GroupInfo) 
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if entry, err := w.outcomes.Get(ctx, waitKey(r.req.RequestID)); err == nil {
-			var g messages.Group
-			if err := json.Unmarshal(entry.Value(), &g); err == nil {
-				prior := map[serverPort]int{}
-				for _, s := range g.BackendServers {
-					if n, ok := s.Weight.Get(); ok {
-						prior[serverPort{s.ServerID, s.Port}] = n
+			var record []messages.Group
+			if err := json.Unmarshal(entry.Value(), &record); err == nil && len(record) > 0 {
+				prior := map[partKey]int{}
+				for _, g := range record {
+					for _, s := range g.BackendServers {
+						if n, ok := s.Weight.Get(); ok {
+							prior[partKey{groupKey{r.req.RegionID, g.VServerGroupID}, serverPort{s.ServerID, s.Port}}] = n
+						}
 					}
 				}
 				w.log.Info("graceful drain goes on from its wait record", zap.String("request_id", r.req.RequestID),
-					zap.Time("weight_zero_at", g.WeightZeroAt))
-				return prior, g.WeightZeroAt
+					zap.Time("weight_zero_at", record[0].WeightZeroAt))
+				return prior, record[0].WeightZeroAt
 			}
 		}
 	}
-	prior := map[serverPort]int{}
-	for _, s := range info.Servers {
-		prior[serverPort{s.ServerID, s.Port}] = s.Weight
+	prior := map[partKey]int{}
+	for key, info := range groups {
+		for _, s := range info.Servers {
+			prior[partKey{key, serverPort{s.ServerID, s.Port}}] = s.Weight
+		}
 	}
 	return prior, time.Time{}
 }

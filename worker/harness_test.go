@@ -210,7 +210,7 @@ func (h *harness) publishAsync(reqs []messages.DrainRequest) {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		msg := &nats.Msg{Subject: messages.RequestSubject(req.RegionID, req.VServerGroupID), Data: data,
+		msg := &nats.Msg{Subject: req.Subject(), Data: data,
 			Header: nats.Header{messages.MsgIDHeader: []string{req.RequestID}}}
 		if _, err := h.js.PublishMsgAsync(msg); err != nil {
 			h.t.Fatal(err)

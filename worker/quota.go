@@ -17,6 +17,8 @@ const (
 	ActionDescribe     = "DescribeVServerGroupAttribute"
 	ActionSetAttribute = "SetVServerGroupAttribute"
 	ActionAdd          = "AddVServerGroupBackendServers"
+	ActionDescribeLBs  = "DescribeLoadBalancers"
+	ActionListGroups   = "DescribeVServerGroups"
 )
 
 // Quota is one of Alibaba's API rate limits: Calls per Window, counted in
@@ -44,6 +46,8 @@ func DefaultQuotas() map[string]Quota {
 		ActionDescribe:     {Calls: 270, Window: time.Minute},
 		ActionSetAttribute: {Calls: 90, Window: time.Minute},
 		ActionAdd:          {Calls: 90, Window: time.Minute},
+		ActionDescribeLBs:  {Calls: 270, Window: time.Minute},
+		ActionListGroups:   {Calls: 270, Window: time.Minute},
 	}
 }
 

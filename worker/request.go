@@ -22,10 +22,14 @@ type request struct {
 	subject   string // the delivery's subject, for a rejected event
 	decodeErr error  // why the request is invalid, if it is
 	traceID   string // of the request's traceparent header, if it had one
-	// group is what the API last said of the request's group (version 2:
-	// its load balancer, and the requested servers' weights before the
-	// drain); nil when not read.
-	group *GroupInfo
+	// parts are the (group, backend server) pairs the request changes: its
+	// servers on its group in group scope; in instance scope, what the
+	// resolver found. Set before the scheduler sees the request.
+	parts []part
+	// groups is what the API last said of the request's groups (version 2:
+	// the load balancer, and the servers' weights before the drain); nil
+	// when not read.
+	groups map[groupKey]*GroupInfo
 
 	// decided is set once, by whoever settles the request first: the
 	// scheduler (an outcome) or the ledger (handed back to JetStream).
@@ -37,7 +41,7 @@ type request struct {
 	heapIndex int       // place in the ledger's deadline heap; -1 when not in it
 
 	// Guarded by scheduler.mu.
-	removed   []bool // parallel to req.BackendServers
+	removed   []bool // parallel to parts
 	remaining int
 	apiIDs    []string
 	attempts  int
@@ -54,7 +58,7 @@ type request struct {
 	// (zeroed), then waits drainTimeout from weightZeroAt (phase waiting,
 	// until), then removes them. Guarded by scheduler.mu.
 	drainTimeout time.Duration
-	zeroed       []bool // parallel to req.BackendServers
+	zeroed       []bool // parallel to parts
 	zeroLeft     int
 	weightZeroAt time.Time // the last weight call that set one of them to 0
 	phase        messages.Phase
@@ -62,17 +66,31 @@ type request struct {
 	waitTimer    Timer
 	// priorWeights are a graceful drain's servers' weights before it set
 	// them to 0: read before its weight call, or remembered from an earlier
-	// delivery's (its wait record); nil: those of group.
-	priorWeights map[serverPort]int
+	// delivery's (its wait record); nil: those of groups.
+	priorWeights map[partKey]int
 	redelivered  bool
 	// restoreWeights are the weights a restore puts back where the request
 	// names none: those of the drain it undoes (restore_of), if known.
 	restoreWeights map[serverPort]int
 }
 
+// part is one backend server of one group that a request changes.
+type part struct {
+	key    groupKey
+	server messages.BackendServer
+}
+
+// partKey is how the API names a part: the group, the server and port.
+type partKey struct {
+	key groupKey
+	sp  serverPort
+}
+
+func (p part) id() partKey { return partKey{p.key, serverPort{p.server.ServerID, p.server.Port}} }
+
 // serverFailure is one backend server the API refused, and why.
 type serverFailure struct {
-	i             int // in req.BackendServers
+	i             int // in parts
 	code, message string
 }
 
@@ -82,8 +100,12 @@ func (r *request) failureError() *messages.Error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d of %d backend servers refused", len(r.failures), len(r.removed))
 	for _, f := range r.failures {
-		s := r.req.BackendServers[f.i]
-		fmt.Fprintf(&b, "; %s:%d: %s %s", s.ServerID, s.Port, f.code, f.message)
+		p := r.parts[f.i]
+		if r.req.InstanceScope() {
+			fmt.Fprintf(&b, "; %s %s:%d: %s %s", p.key.id, p.server.ServerID, p.server.Port, f.code, f.message)
+		} else {
+			fmt.Fprintf(&b, "; %s:%d: %s %s", p.server.ServerID, p.server.Port, f.code, f.message)
+		}
 	}
 	return &messages.Error{Code: r.failures[0].code, Message: b.String()}
 }
@@ -96,13 +118,17 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 		msg:        msg,
 		lastBeat:   now,
 		heapIndex:  -1,
-		removed:    make([]bool, len(req.BackendServers)),
-		remaining:  len(req.BackendServers),
 	}
 	if r.graceful() {
 		r.drainTimeout = req.DrainTimeoutOr(drainTimeout)
-		r.zeroed = make([]bool, len(req.BackendServers))
-		r.zeroLeft = len(req.BackendServers)
+	}
+	if !req.InstanceScope() {
+		key := groupKey{req.RegionID, req.VServerGroupID}
+		parts := make([]part, len(req.BackendServers))
+		for i, s := range req.BackendServers {
+			parts[i] = part{key, s}
+		}
+		r.setParts(parts)
 	}
 	if req.Deadline != nil {
 		r.deadline = *req.Deadline
@@ -113,6 +139,15 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 	return r
 }
 
+// setParts sets what the request changes (before the scheduler sees it).
+func (r *request) setParts(parts []part) {
+	r.parts = parts
+	r.removed, r.remaining = make([]bool, len(parts)), len(parts)
+	if r.graceful() {
+		r.zeroed, r.zeroLeft = make([]bool, len(parts)), len(parts)
+	}
+}
+
 // graceful says whether r is a graceful drain (weight 0, wait, remove).
 func (r *request) graceful() bool {
 	return r.req.Version >= messages.Version2 && r.req.ModeOrDefault() == messages.ModeGraceful
@@ -121,14 +156,15 @@ func (r *request) graceful() bool {
 // restore says whether r puts servers back.
 func (r *request) restore() bool { return r.req.ActionOrDefault() == messages.ActionRestore }
 
-// currentWeight is server i's weight as the API last listed the group
-// (r.group); ok is false when the group does not hold it, or is unknown.
+// currentWeight is part i's weight as the API last listed its group
+// (r.groups); ok is false when the group does not hold it, or is unknown.
 func (r *request) currentWeight(i int) (weight int, ok bool) {
-	if r.group == nil {
+	info := r.groups[r.parts[i].key]
+	if info == nil {
 		return 0, false
 	}
-	s := r.req.BackendServers[i]
-	for _, m := range r.group.Servers {
+	s := r.parts[i].server
+	for _, m := range info.Servers {
 		if m.ServerID == s.ServerID && m.Port == s.Port {
 			return m.Weight, true
 		}
@@ -153,7 +189,7 @@ func (r *request) firstStep(i int) (o op, done bool) {
 		}
 		return opWeight, false
 	case r.graceful():
-		if w, held := r.currentWeight(i); r.group != nil && (!held || w == 0) {
+		if w, held := r.currentWeight(i); r.groups[r.parts[i].key] != nil && (!held || w == 0) {
 			return opWeight, true
 		}
 		return opWeight, false
@@ -168,7 +204,7 @@ func (r *request) targetWeight(o op, i int) int {
 	if o == opRemove || !r.restore() {
 		return 0
 	}
-	s := r.req.BackendServers[i]
+	s := r.parts[i].server
 	if w, ok := s.Weight.Get(); ok {
 		return w
 	}
@@ -201,14 +237,12 @@ func (r *request) markDone(o op, i int, at time.Time) {
 // waitRecord is what a graceful drain's redelivery needs to go on from its
 // wait: the servers' weights before the drain, and weight_zero_at. Called
 // with scheduler.mu held.
-func (r *request) waitRecord() *messages.Group {
+func (r *request) waitRecord() []messages.Group {
 	o := r.outcome(messages.StatusCompleted, nil, time.Time{}) // only its groups are kept
-	if len(o.Groups) == 0 {
-		return nil
+	for i := range o.Groups {
+		o.Groups[i].RemovedAt = time.Time{}
 	}
-	g := o.Groups[0]
-	g.RemovedAt = time.Time{}
-	return &g
+	return o.Groups
 }
 
 // waitKey is the outcomes bucket's key of a graceful drain's wait record.
@@ -265,8 +299,24 @@ func (r *request) outcome(status messages.Status, e *messages.Error, now time.Ti
 		r.outcomeV2(o, now)
 	}
 	if status == messages.StatusFailed {
-		for i, s := range r.req.BackendServers {
-			if r.removed[i] {
+		// A requested server is removed when every part of it is (in
+		// instance scope, from every group that held it).
+		done := make(map[serverPort]bool, len(r.req.BackendServers))
+		for i, p := range r.parts {
+			sp := serverPort{p.server.ServerID, p.server.Port}
+			if r.req.InstanceScope() {
+				sp.port = 0
+			}
+			if prev, seen := done[sp]; !seen || prev {
+				done[sp] = r.removed[i]
+			}
+		}
+		for _, s := range r.req.BackendServers {
+			sp := serverPort{s.ServerID, s.Port}
+			if r.req.InstanceScope() {
+				sp.port = 0
+			}
+			if removed, ok := done[sp]; ok && removed || !ok && r.req.InstanceScope() {
 				o.Removed = append(o.Removed, s)
 			} else {
 				o.NotRemoved = append(o.NotRemoved, s)
@@ -319,46 +369,67 @@ type report struct {
 }
 
 // outcomeV2 fills in an event's version-2 fields: what was asked (defaults
-// filled in), the trace, and the group with the weights the servers had.
+// filled in), the trace, and per group the servers with the weights they
+// had before the drain (what a restore puts back).
 func (r *request) outcomeV2(o *messages.Outcome, now time.Time) {
 	o.Action, o.Mode, o.DryRun, o.TraceID = r.req.ActionOrDefault(), r.req.ModeOrDefault(), r.req.DryRun, r.traceID
-	if r.group == nil {
+	if r.groups == nil {
+		if r.req.InstanceScope() {
+			o.Groups = []messages.Group{} // always there in instance scope: none held the servers
+		}
 		return
 	}
-	g := messages.Group{LoadBalancerID: r.group.LoadBalancerID, VServerGroupID: r.req.VServerGroupID, BackendServers: []messages.BackendServer{}}
-	weights := make(map[serverPort]int, len(r.group.Servers))
-	for _, s := range r.group.Servers {
-		weights[serverPort{s.ServerID, s.Port}] = s.Weight
+	weights := map[partKey]int{}
+	for key, info := range r.groups {
+		for _, s := range info.Servers {
+			weights[partKey{key, serverPort{s.ServerID, s.Port}}] = s.Weight
+		}
 	}
-	for sp, w := range r.priorWeights {
-		weights[sp] = w
+	for k, w := range r.priorWeights {
+		weights[k] = w
 	}
-	all := true
-	for i, s := range r.req.BackendServers {
+	o.Groups = []messages.Group{}
+	at := map[groupKey]int{} // index in o.Groups
+	all := map[groupKey]bool{}
+	for i, p := range r.parts {
+		gi, ok := at[p.key]
+		if !ok {
+			g := messages.Group{VServerGroupID: p.key.id, BackendServers: []messages.BackendServer{}}
+			if info := r.groups[p.key]; info != nil {
+				g.LoadBalancerID = info.LoadBalancerID
+			}
+			if r.graceful() {
+				g.WeightZeroAt = r.weightZeroAt
+			}
+			gi = len(o.Groups)
+			at[p.key], all[p.key] = gi, true
+			o.Groups = append(o.Groups, g)
+		}
+		s := p.server
 		if r.restore() {
 			s.Weight = messages.WeightOf(r.targetWeight(opAdd, i)) // what it puts back
-			g.BackendServers = append(g.BackendServers, s)
+			o.Groups[gi].BackendServers = append(o.Groups[gi].BackendServers, s)
 			continue
 		}
-		w, member := weights[serverPort{s.ServerID, s.Port}]
+		w, member := weights[p.id()]
 		if !member {
 			continue // not in the group when it was read: nothing to restore
 		}
-		if _, prior := r.priorWeights[serverPort{s.ServerID, s.Port}]; r.graceful() && w == 0 && !prior {
+		if _, prior := r.priorWeights[p.id()]; r.graceful() && w == 0 && !prior {
 			// At weight 0 already when read, and no record of the weight
 			// before (a redelivery whose wait record was lost): what a
 			// restore puts back when it knows no better.
 			w = messages.DefaultWeight
 		}
 		s.Weight = messages.WeightOf(w)
-		g.BackendServers = append(g.BackendServers, s)
-		all = all && r.removed[i]
+		o.Groups[gi].BackendServers = append(o.Groups[gi].BackendServers, s)
+		all[p.key] = all[p.key] && r.removed[i]
 	}
-	if r.graceful() {
-		g.WeightZeroAt = r.weightZeroAt
+	if o.Status == messages.StatusCompleted && !r.restore() {
+		for key, gi := range at {
+			if all[key] {
+				o.Groups[gi].RemovedAt = now
+			}
+		}
 	}
-	if all && o.Status == messages.StatusCompleted && !r.restore() {
-		g.RemovedAt = now
-	}
-	o.Groups = []messages.Group{g}
 }

@@ -69,7 +69,7 @@ type slot struct {
 
 type waiter struct {
 	r *request
-	i int // index in r.req.BackendServers
+	i int // index in r.parts
 }
 
 func (s *slot) key() serverKey { return serverKey{s.server.ServerID, s.server.Port, s.server.Type} }
@@ -304,7 +304,7 @@ func (s *scheduler) add(r *request) {
 		return
 	}
 	var byOp [opCount][]int
-	for i := range r.req.BackendServers {
+	for i := range r.parts {
 		if o, done := r.firstStep(i); done {
 			r.markDone(o, i, time.Time{})
 		} else {
@@ -326,10 +326,26 @@ func (s *scheduler) add(r *request) {
 	s.emit(reports)
 }
 
-// enqueue queues servers idx of r for calls of kind o on their group.
+// enqueue queues parts idx of r for calls of kind o on their groups.
 // Called with mu held.
 func (s *scheduler) enqueue(r *request, o op, idx []int, now time.Time) {
-	key := groupKey{r.req.RegionID, r.req.VServerGroupID}
+	var order []groupKey
+	byGroup := map[groupKey][]int{}
+	for _, i := range idx {
+		key := r.parts[i].key
+		if byGroup[key] == nil {
+			order = append(order, key)
+		}
+		byGroup[key] = append(byGroup[key], i)
+	}
+	for _, key := range order {
+		s.enqueueOn(key, r, o, byGroup[key], now)
+	}
+}
+
+// enqueueOn queues parts idx of r, all of group key, for calls of kind o.
+// Called with mu held.
+func (s *scheduler) enqueueOn(key groupKey, r *request, o op, idx []int, now time.Time) {
 	g := s.groups[key]
 	if g == nil {
 		g = &group{key: key}
@@ -341,7 +357,7 @@ func (s *scheduler) enqueue(r *request, o op, idx []int, now time.Time) {
 		q.index = make(map[serverKey]*slot)
 	}
 	for _, i := range idx {
-		bs := r.req.BackendServers[i]
+		bs := r.parts[i].server
 		k := serverKey{bs.ServerID, bs.Port, bs.Type} // slot.key()
 		if sl := q.index[k]; sl != nil {
 			sl.waiters = append(sl.waiters, waiter{r, i})
@@ -847,7 +863,7 @@ func (s *scheduler) succeeded(cl *call, after []WeightedServer, now time.Time) (
 // from there (the weights before the drain, weight_zero_at).
 type note struct {
 	progress messages.Progress
-	wait     *messages.Group
+	wait     []messages.Group
 }
 
 // serverPort is how the API's answer names a backend server of a group.
@@ -1043,7 +1059,7 @@ func (s *scheduler) startWait(r *request, now time.Time) {
 		from = now
 	}
 	r.phase, r.until = messages.PhaseWaiting, from.Add(r.drainTimeout)
-	key := groupKey{r.req.RegionID, r.req.VServerGroupID}
+	key := r.parts[0].key // a request with no parts has nothing to wait for
 	s.waiting[key] = append(s.waiting[key], r)
 	r.waitTimer = s.clock.AfterFunc(max(0, r.until.Sub(now)), func() { s.waitDue(key) })
 }
@@ -1064,7 +1080,7 @@ func (s *scheduler) waitDue(key groupKey) {
 		default:
 			r.phase, r.waitTimer = messages.PhaseRemoved, nil
 			var idx []int
-			for i := range r.req.BackendServers {
+			for i := range r.parts {
 				if !r.removed[i] && !r.failed(i) {
 					idx = append(idx, i)
 				}

@@ -37,6 +37,18 @@ type Remover interface {
 	// AddBackendServers calls AddVServerGroupBackendServers; the answer
 	// lists the group's servers after it.
 	AddBackendServers(region, group string, servers []WeightedServer) (WriteResult, error)
+	// LoadBalancersOf calls DescribeLoadBalancers with ServerId (every page):
+	// the load balancers one of whose groups holds the server.
+	LoadBalancersOf(region, serverID string) (IDList, error)
+	// GroupsOf calls DescribeVServerGroups: the VServer groups of a load balancer.
+	GroupsOf(region, loadBalancerID string) (IDList, error)
+}
+
+// IDList is the answer of a listing read: ids, and the RequestIds of the
+// calls that made it.
+type IDList struct {
+	RequestIDs []string
+	IDs        []string
 }
 
 // WeightedServer is a backend server of a group and its weight (0..100).
@@ -193,6 +205,43 @@ func (r *sdkRemover) AddBackendServers(region, group string, servers []WeightedS
 		return WriteResult{}, retry.Redact(err)
 	}
 	return WriteResult{RequestID: resp.RequestId, Servers: listed(resp.BackendServers.BackendServer)}, nil
+}
+
+func (r *sdkRemover) LoadBalancersOf(region, serverID string) (IDList, error) {
+	var out IDList
+	for page := 1; ; page++ {
+		req := slb.CreateDescribeLoadBalancersRequest()
+		r.prepare(req.RpcRequest, region)
+		req.ServerId = serverID
+		req.PageNumber = requests.NewInteger(page)
+		req.PageSize = requests.NewInteger(100)
+		resp, err := r.client.DescribeLoadBalancers(req)
+		if err != nil {
+			return out, retry.Redact(err)
+		}
+		out.RequestIDs = append(out.RequestIDs, resp.RequestId)
+		for _, lb := range resp.LoadBalancers.LoadBalancer {
+			out.IDs = append(out.IDs, lb.LoadBalancerId)
+		}
+		if len(resp.LoadBalancers.LoadBalancer) == 0 || page*100 >= resp.TotalCount {
+			return out, nil
+		}
+	}
+}
+
+func (r *sdkRemover) GroupsOf(region, loadBalancerID string) (IDList, error) {
+	req := slb.CreateDescribeVServerGroupsRequest()
+	r.prepare(req.RpcRequest, region)
+	req.LoadBalancerId = loadBalancerID
+	resp, err := r.client.DescribeVServerGroups(req)
+	if err != nil {
+		return IDList{}, retry.Redact(err)
+	}
+	out := IDList{RequestIDs: []string{resp.RequestId}}
+	for _, g := range resp.VServerGroups.VServerGroup {
+		out.IDs = append(out.IDs, g.VServerGroupId)
+	}
+	return out, nil
 }
 
 func (r *sdkRemover) Probe(region, group string) error {

@@ -139,19 +139,3 @@ func TestDryRunMakesNoWriteCall(t *testing.T) {
 		t.Errorf("group holds %d servers after dry runs, want 3", len(left))
 	}
 }
-
-// What is not built yet fails clearly and changes nothing.
-func TestNotYetSupportedVersion2Fails(t *testing.T) {
-	h := newHarness(t, slbsim.Config{})
-	servers := h.seedGroup("rsp-later", 2)
-	h.startWorker(testConfig())
-	instances := reqV2("later-instances", "", servers[0])
-	h.publish(instances)
-	o := h.waitOutcomes(10*time.Second, "later-instances")["later-instances"]
-	if o.Status != messages.StatusFailed || o.Error.Code != "NotSupported" || !strings.Contains(o.Error.Message, "instance scope") {
-		t.Fatalf("instance scope: %+v, want failed NotSupported", o)
-	}
-	if n := writeCalls(h.sim.Calls()); n != 0 {
-		t.Errorf("%d write calls, want none", n)
-	}
-}

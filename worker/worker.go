@@ -37,6 +37,7 @@ type Worker struct {
 	recall     *recall
 	remembered *remembered
 	guard      *guard
+	reads      *readBudgets // the read calls' quotas, per region
 	pin        pinTracker
 
 	outcomes jetstream.KeyValue // the outcomes bucket, bound by Run
@@ -87,6 +88,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 		allow[i] = regexp.MustCompile(p) // Validate compiled it already
 	}
 	w.guard = newGuard(allow, cfg.MinRemaining, cfg.MaxAckPending)
+	w.reads = newReadBudgets(cfg.Quotas, w.m)
 	w.ledger = newLedger(w.clock, w.m, func(r *request) { w.sched.expire(r) })
 	if w.rep, err = newReporter(nc, w.ledger, w.clock, w.log, w.m, w.madeProgress); err != nil {
 		return nil, err
