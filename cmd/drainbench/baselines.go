@@ -31,7 +31,12 @@ import (
 //     coalescing across requests: what a function-per-message hook does. It
 //     has slbdrain's concurrency (each goroutine with its own SDK client, the
 //     same adapter), its retry policy (retry.Policy.Do, retry.Classify) and a
-//     fixed rate limiter at slbdrain's qps ceiling.
+//     fixed rate limiter at slbdrain's qps ceiling. An instance-scope
+//     request (version 2, no group) it resolves as a hook would, with no
+//     cache: for each instance DescribeLoadBalancers by ServerId,
+//     DescribeVServerGroups of each load balancer, DescribeVServerGroupAttribute
+//     of each group, then one remove call per (group, instance) that holds
+//     it; every call, read or write, on the same limiter.
 //
 // They are kept minimal, not second workers: a request is acked from
 // JetStream's own publish-ack callback (no ack loop), and a baseline's
@@ -107,6 +112,10 @@ func (n *naive) drain(ctx context.Context, api worker.Remover, msg jetstream.Msg
 	if req.Deadline != nil {
 		deadline = *req.Deadline
 	}
+	if req.InstanceScope() {
+		n.drainInstances(ctx, api, msg, meta, req, deadline)
+		return
+	}
 	var (
 		apiIDs   []string
 		attempts int
@@ -151,6 +160,107 @@ func (n *naive) drain(ctx context.Context, api worker.Remover, msg jetstream.Msg
 	if failure != nil {
 		o.Removed, o.NotRemoved = req.BackendServers[:removed], req.BackendServers[removed:]
 	}
+	n.b.report(msg, o, false)
+}
+
+// drainInstances takes an instance-scope request's servers out of every
+// group that holds them, as a hook that knows no better does: per
+// instance, the load balancers that hold it, each one's groups, each
+// group's members (no cache), then one remove call per (group, instance)
+// naming the instance's ports there (or the one named). Each call is
+// limited and retried on its own; the first that fails for good fails the
+// request, and the event's groups say what was removed until then.
+func (n *naive) drainInstances(ctx context.Context, api worker.Remover, msg jetstream.Msg, meta *jetstream.MsgMetadata,
+	req messages.DrainRequest, deadline time.Time) {
+	var (
+		apiIDs   []string
+		attempts int
+		groups   = []messages.Group{}
+	)
+	call := func(f func() ([]string, error)) error {
+		return n.cfg.Retry.Do(ctx, deadline, func() error {
+			if err := n.limiter.Wait(ctx); err != nil {
+				return retry.WithClass(err, retry.Permanent)
+			}
+			attempts++
+			ids, err := f()
+			if err != nil {
+				ids = []string{retry.RequestID(err)}
+			}
+			for _, id := range ids {
+				if id != "" {
+					apiIDs = append(apiIDs, id)
+				}
+			}
+			return err
+		}, nil)
+	}
+	region := req.RegionID
+	err := func() error {
+		for _, s := range req.BackendServers {
+			var lbs worker.IDList
+			if err := call(func() ([]string, error) {
+				var err error
+				lbs, err = api.LoadBalancersOf(region, s.ServerID)
+				return lbs.RequestIDs, err
+			}); err != nil {
+				return err
+			}
+			for _, lb := range lbs.IDs {
+				var ids worker.IDList
+				if err := call(func() ([]string, error) {
+					var err error
+					ids, err = api.GroupsOf(region, lb)
+					return ids.RequestIDs, err
+				}); err != nil {
+					return err
+				}
+				for _, g := range ids.IDs {
+					var info worker.GroupInfo
+					if err := call(func() ([]string, error) {
+						var err error
+						info, err = api.DescribeGroup(region, g)
+						return []string{info.RequestID}, err
+					}); err != nil {
+						return err
+					}
+					var mine, had []messages.BackendServer // had: with the weights, for the event
+					for _, m := range info.Servers {
+						if m.ServerID == s.ServerID && (s.Port == 0 || m.Port == s.Port) {
+							mine = append(mine, m.BackendServer)
+							b := m.BackendServer
+							b.Weight = messages.WeightOf(m.Weight)
+							had = append(had, b)
+						}
+					}
+					if len(mine) == 0 {
+						continue
+					}
+					if err := call(func() ([]string, error) {
+						res, err := api.RemoveBackendServers(region, g, mine) // trusted: a hook does not check what remains
+						return []string{res.RequestID}, err
+					}); err != nil {
+						return err
+					}
+					groups = append(groups, messages.Group{LoadBalancerID: lb, VServerGroupID: g, BackendServers: had, RemovedAt: time.Now()})
+				}
+			}
+		}
+		return nil
+	}()
+	if ctx.Err() != nil {
+		return // stopping: left unacked, JetStream redelivers it
+	}
+	status, failure := messages.StatusCompleted, (*messages.Error)(nil)
+	if err != nil {
+		code := retry.Code(err)
+		if errors.Is(err, retry.ErrDeadline) {
+			code = messages.CodeDeadlineExceeded
+		}
+		status, failure = messages.StatusFailed, &messages.Error{Code: code, Message: retry.Message(err)}
+	}
+	o := outcomeOf(req, meta, status, failure)
+	o.APIRequestIDs, o.Attempts, o.Groups = apiIDs, attempts, groups
 	n.b.report(msg, o, false)
 }
 
@@ -242,8 +352,10 @@ func (b *baseline) receive(msg jetstream.Msg) (*jetstream.MsgMetadata, messages.
 	return meta, req, true
 }
 
+// outcomeOf is the event of req, of its version (version 1 for a request
+// too broken to say).
 func outcomeOf(req messages.DrainRequest, meta *jetstream.MsgMetadata, status messages.Status, e *messages.Error) *messages.Outcome {
-	return &messages.Outcome{
+	o := &messages.Outcome{
 		Version:        messages.Version,
 		RequestID:      req.RequestID,
 		Status:         status,
@@ -258,6 +370,10 @@ func outcomeOf(req messages.DrainRequest, meta *jetstream.MsgMetadata, status me
 		Reason:         req.Reason,
 		StreamSequence: meta.Sequence.Stream,
 	}
+	if req.Version == messages.Version2 {
+		o.Version, o.Action, o.Mode, o.DryRun = messages.Version2, req.ActionOrDefault(), req.ModeOrDefault(), req.DryRun
+	}
+	return o
 }
 
 // report publishes the request's event asynchronously; stored acks the

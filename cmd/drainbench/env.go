@@ -79,10 +79,11 @@ func newEnv(ctx context.Context, simCfg slbsim.Config, cfg worker.Config, blockR
 
 func (e *env) natsURL() string { return e.ns.ClientURL() }
 
-// seed creates the workload's VServer groups in the emulator.
+// seed creates the workload's VServer groups in the emulator, each on its
+// load balancer (one of its own unless the workload shares them).
 func (e *env) seed(wl *workload) {
 	for g, backends := range wl.groups {
-		e.sim.CreateGroup(wl.region(g), g, backends)
+		e.sim.CreateGroupOn(wl.region(g), wl.loadBalancer(g), g, backends)
 	}
 }
 

@@ -36,7 +36,10 @@ type scenario struct {
 	// per 1 s window (with Alibaba's default, 90 calls a minute, every row
 	// would measure that).
 	quota worker.Quota
-	drive driver // nil: whileRunning
+	// readQuotas, if set, are the quotas of the read actions the worker is
+	// told beside quota (nil: its defaults, Alibaba's).
+	readQuotas map[string]worker.Quota
+	drive      driver // nil: whileRunning
 	// repeats: requests counts repetitions (of a restart, a failover), not
 	// a drain's size; -requests makes it one.
 	repeats bool
@@ -79,7 +82,7 @@ type plan struct {
 	msgs      []*nats.Msg
 	sim       slbsim.Config
 	cfg       worker.Config
-	ideal     float64 // Σ⌈unique servers per group / 20⌉: see idealCalls
+	ideal     float64 // Σ⌈unique servers per group / 20⌉, instance scope resolved: see idealCalls
 	baseline  string  // the row's baseline, if any
 	sampled   bool
 	sample    int // requests a sampled baseline drains
@@ -160,6 +163,7 @@ func (s scenario) plan(o options, n, groups int) (*plan, error) {
 		q = worker.Quota{Calls: int(math.Ceil(p.cfg.SLBQPS)), Window: time.Second}
 	}
 	p.cfg.Quotas = map[string]worker.Quota{worker.ActionRemove: q}
+	maps.Copy(p.cfg.Quotas, s.readQuotas)
 	if s.sampled != (share{}) {
 		p.sampled, p.sample = true, o.naiveSampleOf(n, s.sampled.quick, s.sampled.full)
 	}
@@ -168,7 +172,7 @@ func (s scenario) plan(o options, n, groups int) (*plan, error) {
 	if p.msgs, err = encode(p.wl.reqs); err != nil {
 		return nil, err
 	}
-	p.ideal = float64(idealCalls(p.wl.reqs, messages.MaxBatch))
+	p.ideal = float64(idealCalls(p.wl.groupScoped(), messages.MaxBatch))
 	return p, nil
 }
 
