@@ -276,3 +276,35 @@ func rateFigures(f figures, samples []sample) {
 		}
 	}
 }
+
+// instanceReadColumns are the read figures of the instances row: the calls
+// of each read action (every answer, throttled ones too).
+var instanceReadColumns = []struct{ key, action string }{
+	{"reads_lbs", worker.ActionDescribeLBs},
+	{"reads_groups", worker.ActionListGroups},
+	{"reads_group_attr", worker.ActionDescribe},
+}
+
+// instanceFigures: an instance-scope drain's reads per action and in all,
+// its writes against the ideal, its drain against the quotas' bound. A
+// sampled baseline's reads are scaled up as its writes are.
+func instanceFigures(p *plan, sys string, res *trialResult, f figures) {
+	byAction := map[string]float64{}
+	for _, c := range res.calls {
+		byAction[c.Action]++
+	}
+	scale, reads := p.scale(sys), 0.0
+	for _, c := range instanceReadColumns {
+		f[c.key] = byAction[c.action] * scale
+		reads += f[c.key]
+	}
+	ideal := instanceIdeal(p)
+	f["reads"] = reads
+	if p.sampledBy(sys) {
+		f["sample_reads"] = reads / scale
+	}
+	f["reads_vs_ideal"] = ratioOf(reads, ideal[worker.ActionDescribeLBs]+ideal[worker.ActionListGroups]+ideal[worker.ActionDescribe])
+	f["writes_vs_ideal"] = f["api_calls"] / p.ideal
+	bound, _ := instanceBound(p)
+	f["drain_vs_bound"] = f["drain_s"] / bound
+}

@@ -125,11 +125,14 @@ func judgeThrottle(p *plan, r *result) {
 }
 
 // removeQuota is the emulator's quota on remove calls in benchRegion.
-func removeQuota(sim slbsim.Config) slbsim.Quota {
-	if q, ok := sim.RegionQuotas[benchRegion][worker.ActionRemove]; ok {
+func removeQuota(sim slbsim.Config) slbsim.Quota { return actionQuota(sim, worker.ActionRemove) }
+
+// actionQuota is the emulator's quota on action in benchRegion.
+func actionQuota(sim slbsim.Config, action string) slbsim.Quota {
+	if q, ok := sim.RegionQuotas[benchRegion][action]; ok {
 		return q
 	}
-	return sim.Quotas[worker.ActionRemove]
+	return sim.Quotas[action]
 }
 
 // windowsNeeded is the fewest windows of the remove quota that can drain
@@ -204,4 +207,75 @@ func judgeFailover(p *plan, r *result) {
 			p.cfg.PinnedTTL, p.cfg.PullExpiry),
 		r.median(sysSlbdrain, "failover_ms"), goal))
 	r.addRatio("failover_worst_ms", "failover, worst repetition of all runs, ms", r.worst(sysSlbdrain, "failover_ms_max"))
+}
+
+// instanceActions are the calls an instance-scope drain makes: its one
+// write, then its three reads.
+var instanceActions = []string{worker.ActionRemove, worker.ActionDescribeLBs, worker.ActionListGroups, worker.ActionDescribe}
+
+// instanceIdeal is the fewest calls of each action that can drain the
+// plan: Σ⌈unique servers per group / 20⌉ remove calls (the plan's ideal,
+// instance scope resolved) and the ideal reads (workload.idealReads).
+func instanceIdeal(p *plan) map[string]float64 {
+	out := map[string]float64{worker.ActionRemove: p.ideal}
+	for a, n := range p.wl.idealReads() {
+		out[a] = float64(n)
+	}
+	return out
+}
+
+// instanceBound is the time the emulator's quotas allow an instance-scope
+// drain, in seconds, and the action that decides it: for each action, the
+// windows its ideal calls need (⌈ideal ÷ calls a window⌉) × its window,
+// from the window the drain starts in (atWindowStart); the largest of them.
+// That one action alone needs that long, whatever the others do; the
+// bound does not add the reads that must come before the writes (a drain
+// can overlap them), so it is a bound no system can beat.
+func instanceBound(p *plan) (float64, string) {
+	bound, binding := 0.0, ""
+	ideal := instanceIdeal(p)
+	for _, a := range instanceActions {
+		q := actionQuota(p.sim, a)
+		if !q.Limited() || q.Available() == 0 {
+			continue
+		}
+		if b := math.Ceil(ideal[a]/float64(q.Available())) * q.Window.Seconds(); b > bound {
+			bound, binding = b, a
+		}
+	}
+	return bound, binding
+}
+
+// judgeInstances: the writes against the ideal Σ⌈n/20⌉ per group (full
+// batches in every group the instances are in), the drain against the
+// quotas' bound (instanceBound); the reads against their ideal and the
+// naive hook's calls and time, tracked.
+func judgeInstances(p *plan, r *result) {
+	const writesGoal = 1.05 // × the ideal remove calls
+	const drainGoal = 1.10  // × the bound
+	bound, binding := instanceBound(p)
+	ideal := instanceIdeal(p)
+	q := actionQuota(p.sim, binding)
+	r.Params["bound_s"], r.Params["bound_action"] = bound, binding
+	r.addGoal(atMost("writes_vs_ideal",
+		fmt.Sprintf("slbdrain remove calls / ideal Σ⌈instances/20⌉ over %d groups = %.0f", p.groups, p.ideal),
+		r.median(sysSlbdrain, "api_calls")/p.ideal, writesGoal))
+	r.addGoal(atMost("drain_vs_quota_bound",
+		fmt.Sprintf("slbdrain drain / bound ⌈%.0f %s calls ÷ %d a window⌉ × %s = %.0fs", ideal[binding], binding, q.Available(), q.Window, bound),
+		r.median(sysSlbdrain, "drain_s")/bound, drainGoal))
+	idealReads := ideal[worker.ActionDescribeLBs] + ideal[worker.ActionListGroups] + ideal[worker.ActionDescribe]
+	r.addRatio("reads_vs_ideal",
+		fmt.Sprintf("slbdrain read calls / ideal %.0f (%.0f DescribeLoadBalancers + %.0f DescribeVServerGroups + %.0f DescribeVServerGroupAttribute)",
+			idealReads, ideal[worker.ActionDescribeLBs], ideal[worker.ActionListGroups], ideal[worker.ActionDescribe]),
+		r.median(sysSlbdrain, "reads_vs_ideal"))
+	for _, c := range instanceReadColumns {
+		r.addRatio(c.key+"_vs_ideal", fmt.Sprintf("slbdrain %s calls / ideal %.0f", c.action, ideal[c.action]),
+			ratioOf(r.median(sysSlbdrain, c.key), ideal[c.action]))
+	}
+	r.addRatio("naive_writes_vs_slbdrain", "naive remove calls (scaled) / slbdrain remove calls",
+		ratioOf(r.median(sysNaive, "api_calls"), r.median(sysSlbdrain, "api_calls")))
+	r.addRatio("naive_reads_vs_slbdrain", "naive read calls (scaled) / slbdrain read calls",
+		ratioOf(r.median(sysNaive, "reads"), r.median(sysSlbdrain, "reads")))
+	r.addRatio("naive_drain_vs_slbdrain", "naive drain time (scaled) / slbdrain drain time",
+		ratioOf(r.median(sysNaive, "drain_s"), r.median(sysSlbdrain, "drain_s")))
 }

@@ -7,10 +7,12 @@
 // the SLB emulator, the real worker, and the baselines. Each trial gets a
 // fresh store and emulator. The scenarios (burst, quota, throughput, idle,
 // backlog, throttle; windowed and windowed-foreign, two-regions: Alibaba's
-// windowed quotas, scaled; restart and failover: a graceful restart and a
-// crash of the active replica) are rows of one table (scenarios.go), run by
-// one runner (runner.go). Output: a table, or with -json one JSON object per scenario
-// and line, each with its figures, ratios and goals.
+// windowed quotas, scaled; instances: a storm of version-2 instance-scope
+// hooks, resolved and drained from every group; restart and failover: a
+// graceful restart and a crash of the active replica) are rows of one
+// table (scenarios.go), run by one runner (runner.go). Output: a table, or
+// with -json one JSON object per scenario and line, each with its figures,
+// ratios and goals.
 //
 // Exit status: 0 when every scenario ran and every request completed (goals
 // met or not: they are tracked, not enforced), 1 otherwise, 2 on bad usage.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -95,6 +96,25 @@ func TestSmoke(t *testing.T) {
 		}
 		if !slices.ContainsFunc(r.Goals, func(g goalJSON) bool { return g.Name == "all_completed" && g.Met }) {
 			t.Errorf("%s: goal all_completed missing or not met: %+v", r.Scenario, r.Goals)
+		}
+		if r.Scenario == "instances" {
+			for _, name := range []string{"writes_vs_ideal", "drain_vs_quota_bound"} {
+				if !slices.ContainsFunc(r.Goals, func(g goalJSON) bool { return g.Name == name }) {
+					t.Errorf("instances: no goal %s: %+v", name, r.Goals)
+				}
+			}
+			for _, s := range r.Systems {
+				for _, key := range []string{"reads_lbs", "reads_groups", "reads_group_attr", "reads_vs_ideal", "writes_vs_ideal", "drain_vs_bound"} {
+					if _, ok := s.Median[key]; !ok {
+						t.Errorf("instances/%s: no figure %s", s.System, key)
+					}
+				}
+				// Every instance is resolved with one DescribeLoadBalancers
+				// call at least, by either system.
+				if s.Median["reads_lbs"] < s.Median["requests"] {
+					t.Errorf("instances/%s: %v DescribeLoadBalancers calls for %v instances", s.System, s.Median["reads_lbs"], s.Median["requests"])
+				}
+			}
 		}
 		for _, g := range r.Goals {
 			if g.Op != "<=" && g.Op != ">=" {
@@ -532,5 +552,171 @@ func TestGaugeReadsTheLabelledSeries(t *testing.T) {
 	}
 	if _, err := gauge(reg, "share", map[string]string{"region": "cn-beijing"}); err == nil {
 		t.Error("a series no label set matches: want an error")
+	}
+}
+
+// TestInstanceWorkload: every instance is in every group of every load
+// balancer, one backend port per group of a load balancer; the requests
+// are valid instance-scope requests on the instances subject; the ideal
+// is Σ⌈instances/20⌉ per group, and the ideal reads one per instance, load
+// balancer and group.
+func TestInstanceWorkload(t *testing.T) {
+	wl := instanceWorkload(40, 8, 1)
+	if again := instanceWorkload(40, 8, 1); !slices.EqualFunc(wl.reqs, again.reqs, func(a, b messages.DrainRequest) bool { return a.RequestID == b.RequestID }) {
+		t.Error("instanceWorkload differs between two calls with the same seed")
+	}
+	if len(wl.reqs) != 40 || len(wl.groups) != 8 {
+		t.Fatalf("%d requests over %d groups, want 40 over 8", len(wl.reqs), len(wl.groups))
+	}
+	lbs := map[string]int{}
+	for g := range 8 {
+		id := benchGroupID(g)
+		lbs[wl.loadBalancer(id)]++
+		members := wl.groups[id]
+		if len(members) != 40+instanceKept(40) {
+			t.Errorf("%s: %d members, want the fleet of %d", id, len(members), 40+instanceKept(40))
+		}
+		for _, b := range members {
+			if b.Port != instancePort(g) {
+				t.Errorf("%s: %s on port %d, want %d", id, b.ServerID, b.Port, instancePort(g))
+			}
+		}
+	}
+	if len(lbs) != 2 || lbs[benchLBID(0)] != 4 || lbs[benchLBID(1)] != 4 {
+		t.Errorf("groups per load balancer %v, want 2 × 4", lbs)
+	}
+	msgs, err := encode(wl.reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range wl.reqs {
+		if !r.InstanceScope() || len(r.BackendServers) != 1 || r.BackendServers[0].Port != 0 {
+			t.Errorf("%s: %+v, want one instance, no group, no port", r.RequestID, r)
+		}
+		if want := messages.InstancesRequestSubject(benchRegion); msgs[i].Subject != want {
+			t.Errorf("%s published to %s, want %s", r.RequestID, msgs[i].Subject, want)
+		}
+		if _, err := messages.Decode(msgs[i].Subject, msgs[i].Data); err != nil {
+			t.Errorf("%s: a worker would reject it: %v", r.RequestID, err)
+		}
+	}
+	parts := wl.groupScoped()
+	if len(parts) != 40*8 {
+		t.Errorf("%d (group, instance) parts, want 320", len(parts))
+	}
+	for _, p := range parts {
+		if len(p.BackendServers) != 1 || p.BackendServers[0].Port == 0 {
+			t.Errorf("part %s/%s: %v, want the instance on its port", p.RequestID, p.VServerGroupID, p.BackendServers)
+		}
+	}
+	if got, want := idealCalls(parts, messages.MaxBatch), 8*2; got != want {
+		t.Errorf("ideal calls %d, want 8 groups × ⌈40/20⌉ = %d", got, want)
+	}
+	want := map[string]int{worker.ActionDescribeLBs: 40, worker.ActionListGroups: 2, worker.ActionDescribe: 8}
+	if got := wl.idealReads(); !maps.Equal(got, want) {
+		t.Errorf("ideal reads %v, want %v", got, want)
+	}
+	if got := uniformWorkload(30, 3, 1).idealReads(); len(got) != 0 {
+		t.Errorf("a group-scope workload has ideal reads %v, want none", got)
+	}
+}
+
+// TestInstanceBound checks the instances row at its size and the smoke
+// test's: 200 instances in 12 groups, 120 remove calls at 30 a 1 s window
+// (4 s; DescribeLoadBalancers' 200 at 90 a window need 3), and what the
+// worker is told.
+func TestInstanceBound(t *testing.T) {
+	s := scenarioNamed(t, "instances")
+	for _, tc := range []struct {
+		o                    options
+		n, groups            int
+		ideal                float64
+		lbCalls, lists, attr float64
+		bound                float64
+	}{
+		{options{}, 200, 12, 120, 200, 3, 12, 4},
+		{options{requests: 60}, 60, 4, 12, 60, 1, 4, 1},
+	} {
+		size := s.sizes(tc.o)[0]
+		if size.n != tc.n || size.groups != tc.groups {
+			t.Fatalf("%+v: size %v, want %d requests over %d groups", tc.o, size, tc.n, tc.groups)
+		}
+		p, err := s.plan(tc.o, size.n, size.groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ideal := instanceIdeal(p)
+		if p.ideal != tc.ideal || ideal[worker.ActionDescribeLBs] != tc.lbCalls || ideal[worker.ActionListGroups] != tc.lists || ideal[worker.ActionDescribe] != tc.attr {
+			t.Errorf("%d requests: ideal %v, want remove %v, reads %v/%v/%v", p.n, ideal, tc.ideal, tc.lbCalls, tc.lists, tc.attr)
+		}
+		if bound, action := instanceBound(p); bound != tc.bound || action != worker.ActionRemove {
+			t.Errorf("%d requests: bound %vs by %s, want %vs by the remove quota", p.n, bound, action, tc.bound)
+		}
+	}
+	p, err := s.plan(options{}, 200, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := removeQuota(p.sim); q != (slbsim.Quota{Calls: 30, Window: time.Second}) {
+		t.Errorf("emulator remove quota %s, want 30/1s", q)
+	}
+	want := map[string]worker.Quota{worker.ActionRemove: {Calls: 30, Window: time.Second}}
+	for _, a := range []string{worker.ActionDescribeLBs, worker.ActionListGroups, worker.ActionDescribe} {
+		want[a] = worker.Quota{Calls: 90, Window: time.Second}
+		if q := actionQuota(p.sim, a); q != (slbsim.Quota{Calls: 90, Window: time.Second}) {
+			t.Errorf("emulator %s quota %s, want 90/1s", a, q)
+		}
+	}
+	if !maps.Equal(p.cfg.Quotas, want) {
+		t.Errorf("worker told %v, want %v", p.cfg.Quotas, want)
+	}
+	if !p.sampledBy(sysNaive) || p.sample != 20 {
+		t.Errorf("naive sample %d (sampled %v), want 20 of 200", p.sample, p.sampledBy(sysNaive))
+	}
+}
+
+// TestNaiveDrainsInstances: the naive hook resolves each instance on its
+// own and removes it group by group, 1 + 1 + 4 + 4 calls for an instance in
+// the 4 groups of one load balancer; slbdrain drains the same instances
+// with one read of each load balancer per instance. Both take every
+// instance out of every group.
+func TestNaiveDrainsInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an embedded JetStream server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n, groups = 6, 4
+	p, err := scenarioNamed(t, "instances").plan(options{}, n, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.sampled, p.sample = false, n // all of them: the counts are checked exactly
+	for _, sys := range []system{{name: sysNaive, cfg: baselineConfig(p.cfg, p.timeout)}, {name: sysSlbdrain, cfg: p.cfg}} {
+		t.Run(sys.name, func(t *testing.T) {
+			res, err := runTrial(ctx, p, sys, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.complete() {
+				t.Fatalf("events %+v, %d stored, %d left (timed out %v): want %d completed", res.events, res.eventsStored, res.requestsLeft, res.timedOut, n)
+			}
+			calls := map[string]int{}
+			for _, c := range res.calls {
+				calls[c.Action]++
+			}
+			if got := res.stats.ServersRemoved; got != n*groups {
+				t.Errorf("%d (group, instance) pairs removed, want %d", got, n*groups)
+			}
+			if calls[worker.ActionDescribeLBs] != n {
+				t.Errorf("%d DescribeLoadBalancers calls, want one per instance: %v", calls[worker.ActionDescribeLBs], calls)
+			}
+			if sys.name == sysNaive {
+				want := map[string]int{worker.ActionDescribeLBs: n, worker.ActionListGroups: n, worker.ActionDescribe: n * groups, worker.ActionRemove: n * groups}
+				if !maps.Equal(calls, want) {
+					t.Errorf("calls %v, want %v", calls, want)
+				}
+			}
+		})
 	}
 }

@@ -44,6 +44,34 @@ func windowedQuotas(foreign float64) slbsim.Quotas {
 	return qs
 }
 
+// instanceQuotas are the instances row's emulator quotas: each of
+// Alibaba's (slbsim.AlibabaQuotas, N calls per 60 s) cut to N/3 calls per
+// 1 s window, 20 times its rate with the proportions between actions
+// kept: remove 30/1s, each read 90/1s. At Alibaba's own the 120 remove
+// calls would take two minutes and the naive hook's 2,400 an hour; at
+// these the bound is 4 windows, 4 s.
+func instanceQuotas() slbsim.Quotas {
+	qs := slbsim.AlibabaQuotas()
+	for a, q := range qs {
+		qs[a] = slbsim.Quota{Calls: q.Calls / 3, Window: time.Second}
+	}
+	return qs
+}
+
+// workerQuota is q as the worker is told it (--slb-quota).
+func workerQuota(q slbsim.Quota) worker.Quota { return worker.Quota{Calls: q.Calls, Window: q.Window} }
+
+// instanceReadQuotas are the read quotas the instances row's worker is
+// told: the emulator's.
+func instanceReadQuotas() map[string]worker.Quota {
+	qs := instanceQuotas()
+	out := map[string]worker.Quota{}
+	for _, a := range instanceActions[1:] {
+		out[a] = workerQuota(qs[a])
+	}
+	return out
+}
+
 // emulatorQuotaNote says why the rows of the first table do not run on
 // Alibaba's quotas.
 const emulatorQuotaNote = "emulator quota: the row's own (a token bucket of calls/s, or none), not Alibaba's 90 remove calls per 60 s (slbsim.AlibabaQuotas, which the windowed rows scale): at 90 a minute the row would take minutes and measure only the quota; the worker is told its ceiling per 1 s window as its remove quota"
@@ -313,6 +341,70 @@ func allScenarios() []scenario {
 		// share from the throttled answers.
 		windowedRow("windowed-foreign", windowedForeign, 1.10, 0, 7,
 			"the foreign consumer spends round(30% × 15) = 5 calls at the start of each window; the worker learns its share from the throttled answers, so some are expected (throttled is a ratio here, not a goal)"),
+		// instances: a scaling activity's storm of lifecycle hooks in
+		// instance scope (contract version 2): 200 one-instance requests,
+		// no group and no port, published at once as a quota window opens.
+		// Each instance is in every group of 3 load balancers × 4 groups
+		// (one backend port per group of a load balancer), so each must be
+		// resolved (DescribeLoadBalancers by ServerId, then the load
+		// balancers' groups and the groups' members) and taken out of 12
+		// groups. Measured: reads per action and writes against the
+		// fewest that can do it, and the drain against the quotas' bound.
+		// The naive hook resolves every instance on its own and removes it
+		// group by group: 28 calls a request; it drains a sample.
+		{
+			name: "instances", requests: 200, groups: 3 * instanceGroupsPerLB,
+			workload:   func(n, groups int) *workload { return instanceWorkload(n, groups, 12) },
+			sim:        slbsim.Config{Quotas: instanceQuotas(), Latency: 20 * time.Millisecond},
+			quota:      workerQuota(instanceQuotas()[worker.ActionRemove]),
+			readQuotas: instanceReadQuotas(),
+			slbQPS:     200, drive: atWindowStart,
+			baseline: sysNaive, sampled: share{quick: 0.10, full: 1},
+			describe: func(p *plan) string {
+				return fmt.Sprintf("%d single-instance version-2 instance-scope requests (no group, no port; subject %s) published at once as a quota window opens; "+
+					"fleet of %d instances, each in all %d groups (%d load balancers × %d, backend ports %v), %d kept; "+
+					"emulator: Alibaba's quotas scaled to 1 s windows (remove %s, reads %s), %s; worker told the same, slb-qps %.0f",
+					p.n, messages.InstancesRequestSubject(benchRegion), p.n+instanceKept(p.n), p.groups, instanceLBs(p.groups),
+					min(p.groups, instanceGroupsPerLB), instancePorts[:min(p.groups, instanceGroupsPerLB)], instanceKept(p.n),
+					removeQuota(p.sim), actionQuota(p.sim, worker.ActionDescribeLBs), p.sim.Latency, p.cfg.SLBQPS)
+			},
+			params: func(p *plan) map[string]any {
+				ideal := instanceIdeal(p)
+				return map[string]any{
+					"ideal_calls":                            p.ideal,
+					"ideal_describe_load_balancers":          ideal[worker.ActionDescribeLBs],
+					"ideal_describe_vserver_groups":          ideal[worker.ActionListGroups],
+					"ideal_describe_vserver_group_attribute": ideal[worker.ActionDescribe],
+					"one_call_per_group_and_instance_calls":  float64(len(p.wl.groupScoped())),
+					"load_balancers":                         instanceLBs(p.groups),
+					"groups_per_lb":                          instanceGroupsPerLB,
+					"instances_kept":                         instanceKept(p.n),
+					"quota_window_s":                         removeQuota(p.sim).Window.Seconds(),
+					"read_quota":                             actionQuota(p.sim, worker.ActionDescribeLBs).String(),
+				}
+			},
+			measure: instanceFigures,
+			judge:   judgeInstances,
+			columns: []column{
+				{"drain_s", "drain s", "%.2f"},
+				{"drain_vs_bound", "÷ bound", "%.3f"},
+				{"api_calls", "writes", "%.0f"},
+				{"writes_vs_ideal", "÷ ideal", "%.3f"},
+				{"reads_lbs", "DescribeLBs", "%.0f"},
+				{"reads_groups", "DescribeGroups", "%.0f"},
+				{"reads_group_attr", "GroupAttribute", "%.0f"},
+				{"reads_vs_ideal", "reads ÷ ideal", "%.3f"},
+				{"throttled", "throttled", "%.0f"},
+				{"servers_per_call", "servers/call", "%.1f"},
+			},
+			notes: []string{
+				"emulator quotas: Alibaba's N calls per 60 s as N/3 per 1 s (20× the rate, proportions kept: remove 30/1s, DescribeLoadBalancers, DescribeVServerGroups and DescribeVServerGroupAttribute 90/1s each), so that a trial takes seconds, not minutes; the worker is told them (--slb-quota)",
+				"ideal: writes Σ⌈instances/20⌉ per group (at the row's size 12 × ⌈200/20⌉ = 120); reads one DescribeLoadBalancers per instance (it takes one ServerId), one DescribeVServerGroups per load balancer, one DescribeVServerGroupAttribute per group (200 + 3 + 12 at its size); every call counts, throttled ones too",
+				"bound: per action, ⌈ideal calls ÷ calls a window⌉ × window from the window the drain starts in (publishing starts 10 ms after one opens); the largest (at the row's size the remove quota's: ⌈120 ÷ 30⌉ × 1 s = 4 s; DescribeLoadBalancers' 200 need 3)",
+				"naive: per instance DescribeLoadBalancers, DescribeVServerGroups per load balancer, DescribeVServerGroupAttribute per group, then one remove call per (group, instance), no cache, every call on one limiter at slb-qps and retried on Throttling as slbdrain's policy does",
+				"the fleet keeps a quarter more instances than are drained, so that the worker's guard (--min-remaining 1, its default) lets every drain through",
+			},
+		},
 		// two-regions: every call in one region is refused (another tool
 		// spends its whole quota there, all actions) while the other region
 		// drains a storm, on Alibaba's default quotas, which the worker is
