@@ -30,6 +30,7 @@ type guard struct {
 	members  map[groupKey]*GroupInfo
 	readAt   map[groupKey]time.Time               // when members[key] was last read or seen in a write call's answer
 	lbGroups map[groupKey]listing                 // VServer groups of a load balancer (key.id), for instance scope
+	reading  map[groupKey]*sync.Mutex             // one read of a group or load balancer at a time: the others wait for its answer
 	reserved map[groupKey]map[serverPort]*request // servers of admitted drains not yet decided
 	queue    chan *request
 	pending  atomic.Int64
@@ -47,6 +48,7 @@ const guardReaders = 4
 func newGuard(allow []*regexp.Regexp, minRemaining, size int) *guard {
 	return &guard{allow: allow, minRemaining: minRemaining, queue: make(chan *request, size),
 		members: make(map[groupKey]*GroupInfo), readAt: make(map[groupKey]time.Time), lbGroups: make(map[groupKey]listing),
+		reading:  make(map[groupKey]*sync.Mutex),
 		reserved: make(map[groupKey]map[serverPort]*request)}
 }
 
@@ -79,6 +81,20 @@ func (gd *guard) learnt(key groupKey, info GroupInfo, now time.Time) {
 	gd.mu.Lock()
 	defer gd.mu.Unlock()
 	gd.members[key], gd.readAt[key] = &info, now
+}
+
+// readLock serializes the reads of one key, so that resolvers racing on an
+// empty cache make one read, not one each.
+func (gd *guard) readLock(key groupKey) func() {
+	gd.mu.Lock()
+	l := gd.reading[key]
+	if l == nil {
+		l = new(sync.Mutex)
+		gd.reading[key] = l
+	}
+	gd.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 // groupsOf is the cached listing of a load balancer's groups, if not
@@ -248,6 +264,10 @@ func (w *Worker) groupsOfRequest(ctx context.Context, rd *reader) (map[groupKey]
 func (w *Worker) groupInfo(ctx context.Context, rd *reader, key groupKey, maxAge time.Duration) (*GroupInfo, bool) {
 	if info := w.guard.known(key, maxAge, w.clock.Now()); info != nil {
 		return info, true
+	}
+	defer w.guard.readLock(key)()
+	if info := w.guard.known(key, maxAge, w.clock.Now()); info != nil {
+		return info, true // read meanwhile by another request's judge
 	}
 	var got GroupInfo
 	ok := rd.read(ctx, key.region, ActionDescribe, func(api Remover) ([]string, error) {

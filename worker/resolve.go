@@ -89,6 +89,10 @@ func (w *Worker) lbGroups(ctx context.Context, rd *reader, lb groupKey) ([]strin
 	if ids, ok := w.guard.groupsOf(lb, resolveMaxAge, w.clock.Now()); ok {
 		return ids, true
 	}
+	defer w.guard.readLock(groupKey{lb.region, "lb/" + lb.id})()
+	if ids, ok := w.guard.groupsOf(lb, resolveMaxAge, w.clock.Now()); ok {
+		return ids, true // listed meanwhile by another request's judge
+	}
 	var got IDList
 	if !rd.read(ctx, lb.region, ActionListGroups, func(api Remover) ([]string, error) {
 		var err error
