@@ -35,6 +35,17 @@ type drainOptions struct {
 	wait        bool
 	timeout     time.Duration
 	verbose     bool
+
+	// Version 2: any of these makes the request a version-2 one.
+	graceful     bool
+	drainTimeout time.Duration
+	dryRun       bool
+	force        bool
+}
+
+// v2 reports whether the flags ask for anything of contract version 2.
+func (o drainOptions) v2(cmd *cobra.Command) bool {
+	return o.graceful || o.dryRun || o.force || cmd.Flags().Changed("drain-timeout")
 }
 
 func (a *app) drainCommand() *cobra.Command {
@@ -46,9 +57,16 @@ func (a *app) drainCommand() *cobra.Command {
 			"More than 1000 servers are split into requests <request-id>-part-N of at most 1000.\n" +
 			"A request id is answered once: with --wait, a request whose outcome the worker remembers\n" +
 			"(the outcomes bucket " + messages.OutcomeBucket + ") is not published again, and that outcome is shown.\n\n" +
-			"Exit codes: 0 completed (or published, without --wait), 1 failed or rejected,\n" +
-			"2 bad usage, 3 timed out.",
+			"--graceful, --drain-timeout, --dry-run and --force make a version-2 request (contract version 2):\n" +
+			"--graceful sets the servers' weight to 0, waits --drain-timeout (default: the worker's, 30s), then\n" +
+			"removes them; --dry-run reports what would be done (status planned) and changes nothing; --force\n" +
+			"lifts the worker's --min-remaining guard. Without them the request is a version-1 one, as before.\n" +
+			"A version-2 drain's event keeps the servers' weights: drainctl restore puts them back.\n\n" +
+			"Exit codes: 0 completed, planned (a dry run the guard allows) or published (without --wait),\n" +
+			"1 failed, rejected or planned with an error (the guard would refuse), 2 bad usage, 3 timed out.",
 		Example: "  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --wait\n" +
+			"  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --graceful --drain-timeout 2m --wait\n" +
+			"  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --dry-run --wait\n" +
 			"  terraform output -raw servers | drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --servers-file - --wait",
 		Args: noArgs(" (servers are given with --server or --servers-file)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -68,6 +86,10 @@ func (a *app) drainCommand() *cobra.Command {
 	f.StringVar(&o.source, "source", "", "who asks (default drainctl/<user>@<host>)")
 	f.StringVar(&o.requestID, "request-id", "", "idempotency key (default drainctl-<time>-<random>); re-sending the same id is the same request")
 	f.StringVar(&o.deadline, "deadline", "", "when the worker gives up: RFC 3339 time or a duration from now, e.g. 10m (default: the worker's --max-retry)")
+	f.BoolVar(&o.graceful, "graceful", false, "drain gracefully: weight 0 first, wait --drain-timeout, then remove (version 2)")
+	f.DurationVar(&o.drainTimeout, "drain-timeout", 0, "with --graceful, the wait at weight 0 before removal, 0s..1h (default: the worker's --drain-timeout, 30s)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "report what would be done (status planned), changing nothing (version 2)")
+	f.BoolVar(&o.force, "force", false, "lift the worker's --min-remaining guard for this request (never its --allow-group) (version 2)")
 	a.waitFlags(cmd, &o.wait, &o.timeout, &o.verbose)
 	return cmd
 }
@@ -138,7 +160,7 @@ func (a *app) drainSubmission(cmd *cobra.Command, o drainOptions) (submission, e
 	if base == "" {
 		base = generateRequestID(a.now())
 	}
-	reqs, err := splitRequests(messages.DrainRequest{
+	tmpl := messages.DrainRequest{
 		Version:        messages.Version,
 		RequestID:      base,
 		RegionID:       o.region,
@@ -146,11 +168,42 @@ func (a *app) drainSubmission(cmd *cobra.Command, o drainOptions) (submission, e
 		Reason:         o.reason,
 		Source:         source,
 		Deadline:       deadline,
-	}, servers)
+	}
+	if err := o.applyV2(cmd, &tmpl); err != nil {
+		return submission{}, err
+	}
+	reqs, err := splitRequests(tmpl, servers)
 	if err != nil {
 		return submission{}, err
 	}
 	return submission{reqs: reqs, wait: o.wait, timeout: timeout, verbose: o.verbose}, nil
+}
+
+// applyV2 makes tmpl a version-2 drain when the flags ask for it, checking
+// them as the worker would (a version-1 request is left exactly as it is).
+func (o drainOptions) applyV2(cmd *cobra.Command, tmpl *messages.DrainRequest) error {
+	timeoutGiven := cmd.Flags().Changed("drain-timeout")
+	switch {
+	case timeoutGiven && !o.graceful:
+		return usageErrorf("--drain-timeout %s: only with --graceful (it is the wait at weight 0 of a graceful drain)", o.drainTimeout)
+	case timeoutGiven && (o.drainTimeout < 0 || o.drainTimeout > messages.MaxDrainTimeout):
+		return usageErrorf("--drain-timeout %s: must be 0s..%s", o.drainTimeout, messages.MaxDrainTimeout)
+	}
+	if !o.v2(cmd) {
+		return nil
+	}
+	tmpl.Version = messages.Version2
+	tmpl.Action = messages.ActionDrain
+	tmpl.Mode = messages.ModeRemove
+	if o.graceful {
+		tmpl.Mode = messages.ModeGraceful
+	}
+	if timeoutGiven {
+		d := o.drainTimeout
+		tmpl.DrainTimeout = &d
+	}
+	tmpl.DryRun, tmpl.Force = o.dryRun, o.force
+	return nil
 }
 
 // readServers collects the backend servers of --server and --servers-file,
