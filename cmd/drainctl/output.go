@@ -48,14 +48,21 @@ func removedCount(o messages.Outcome) int {
 }
 
 // eventLine is the one-line form of an event: time, status, request id,
-// group, servers and, for a failed or rejected one, the error code and, with
-// withMessage, its message.
+// group, servers, for a version-2 event its action, mode, dry run and
+// groups, and, for a failed, rejected or refused planned one, the error
+// code and, with withMessage, its message.
 func eventLine(o messages.Outcome, withMessage bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %-9s  %s  %s/%s  %s", formatTime(o.FinishedAt), o.Status, o.RequestID,
-		o.RegionID, o.VServerGroupID, plural(len(o.BackendServers), "server"))
+		o.RegionID, groupToken(o), plural(len(o.BackendServers), "server"))
 	if o.Status == messages.StatusFailed && len(o.Removed) > 0 {
-		fmt.Fprintf(&b, " (%d removed)", len(o.Removed))
+		fmt.Fprintf(&b, " (%d %s)", len(o.Removed), outcomeDoneWord(o))
+	}
+	if o.Version >= messages.Version2 {
+		fmt.Fprintf(&b, "  %s", actionText(o))
+		if o.Groups != nil {
+			fmt.Fprintf(&b, ", %s", plural(len(o.Groups), "group"))
+		}
 	}
 	if o.Error != nil {
 		fmt.Fprintf(&b, "  %s", o.Error.Code)
@@ -64,6 +71,42 @@ func eventLine(o messages.Outcome, withMessage bool) string {
 		}
 	}
 	return b.String()
+}
+
+// groupToken is an outcome's group as its subject names it: the group id,
+// or "instances" in instance scope (version 2).
+func groupToken(o messages.Outcome) string {
+	if o.VServerGroupID == "" && o.Version >= messages.Version2 {
+		return messages.InstancesToken
+	}
+	return o.VServerGroupID
+}
+
+// actionText is a version-2 outcome's action and mode, and "dry run" for
+// one: "drain graceful", "restore", "drain remove, dry run".
+func actionText(o messages.Outcome) string {
+	s := string(o.Action)
+	if s == "" {
+		s = string(messages.ActionDrain)
+	}
+	if o.Mode != "" {
+		s += " " + string(o.Mode)
+	}
+	if o.DryRun {
+		s += ", dry run"
+	}
+	return s
+}
+
+func isRestore(o messages.Outcome) bool { return o.Action == messages.ActionRestore }
+
+// outcomeDoneWord is what the outcome's request does to its servers:
+// "removed", or "restored".
+func outcomeDoneWord(o messages.Outcome) string {
+	if isRestore(o) {
+		return "restored"
+	}
+	return "removed"
 }
 
 func plural(n int, noun string) string {
@@ -92,15 +135,37 @@ func serverList(list []messages.BackendServer) string {
 func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "request %s: %s\n", o.RequestID, o.Status)
-	fmt.Fprintf(tw, "  group\t%s/%s\n", o.RegionID, o.VServerGroupID)
-	fmt.Fprintf(tw, "  removed\t%d of %d backend servers\n", removedCount(o), len(o.BackendServers))
-	if o.Error != nil {
-		fmt.Fprintf(tw, "  failed\t%s: %s\n", o.Error.Code, o.Error.Message)
+	fmt.Fprintf(tw, "  group\t%s/%s\n", o.RegionID, groupToken(o))
+	if o.Version >= messages.Version2 {
+		fmt.Fprintf(tw, "  action\t%s\n", actionText(o))
 	}
-	if len(o.NotRemoved) > 0 {
-		fmt.Fprintf(tw, "  not removed\t%s\n", serverList(o.NotRemoved))
-	} else if o.Status == messages.StatusRejected {
-		fmt.Fprintf(tw, "  not removed\t%s\n", serverList(o.BackendServers))
+	done := outcomeDoneWord(o)
+	if o.Status == messages.StatusPlanned {
+		fmt.Fprintf(tw, "  would\t%s (a dry run: nothing was changed)\n", wouldText(o))
+		if o.Error != nil {
+			fmt.Fprintf(tw, "  verdict\trefused, %s: %s\n", o.Error.Code, o.Error.Message)
+		} else {
+			fmt.Fprintf(tw, "  verdict\tnothing refuses it\n")
+		}
+	} else {
+		fmt.Fprintf(tw, "  %s\t%d of %d backend servers\n", done, removedCount(o), len(o.BackendServers))
+		if o.Error != nil {
+			fmt.Fprintf(tw, "  failed\t%s: %s\n", o.Error.Code, o.Error.Message)
+		}
+		if len(o.NotRemoved) > 0 {
+			fmt.Fprintf(tw, "  not %s\t%s\n", done, serverList(o.NotRemoved))
+		} else if o.Status == messages.StatusRejected {
+			fmt.Fprintf(tw, "  not %s\t%s\n", done, serverList(o.BackendServers))
+		}
+	}
+	for _, g := range o.Groups {
+		fmt.Fprintf(tw, "  servers\t%s\n", groupServers(g))
+		if !g.WeightZeroAt.IsZero() {
+			fmt.Fprintf(tw, "  weight 0 at\t%s\n", formatTime(g.WeightZeroAt))
+		}
+		if !g.RemovedAt.IsZero() {
+			fmt.Fprintf(tw, "  removed at\t%s\n", formatTime(g.RemovedAt))
+		}
 	}
 	fmt.Fprintf(tw, "  duration\t%s (received %s, finished %s)\n", duration(o), formatTime(o.ReceivedAt), formatTime(o.FinishedAt))
 	fmt.Fprintf(tw, "  api calls\t%d\n", o.Attempts)
@@ -111,6 +176,9 @@ func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 		}
 		fmt.Fprintf(tw, "  api_request_ids\t%s\n", ids)
 		fmt.Fprintf(tw, "  stream_sequence\t%d\n", o.StreamSequence)
+		if o.TraceID != "" {
+			fmt.Fprintf(tw, "  trace_id\t%s\n", o.TraceID)
+		}
 		if o.Source != "" {
 			fmt.Fprintf(tw, "  source\t%s\n", o.Source)
 		}
@@ -119,6 +187,60 @@ func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// wouldText says what a planned request would do.
+func wouldText(o messages.Outcome) string {
+	n := len(o.BackendServers)
+	if o.Groups != nil {
+		n = 0
+		for _, g := range o.Groups {
+			n += len(g.BackendServers)
+		}
+	}
+	var s string
+	switch {
+	case isRestore(o):
+		s = "add back " + plural(n, "backend server") + " at the weights listed"
+	case o.Mode == messages.ModeGraceful:
+		s = "set the weight of " + plural(n, "backend server") + " to 0, wait the drain timeout, then remove them"
+	default:
+		s = "remove " + plural(n, "backend server")
+	}
+	if o.Groups != nil && !isRestore(o) && o.VServerGroupID != "" && n < len(o.BackendServers) {
+		s += fmt.Sprintf("; %d of the %d requested are not in the group (nothing to do for them)", len(o.BackendServers)-n, len(o.BackendServers))
+	}
+	return s
+}
+
+// groupServers is one group of an outcome's groups: the group, its load
+// balancer, and its servers with their weights (the weights a restore puts
+// back).
+func groupServers(g messages.Group) string {
+	var b strings.Builder
+	b.WriteString(g.VServerGroupID)
+	if g.LoadBalancerID != "" {
+		b.WriteString(" on " + g.LoadBalancerID)
+	}
+	b.WriteString(": ")
+	if len(g.BackendServers) == 0 {
+		b.WriteString("none")
+		return b.String()
+	}
+	for i, s := range g.BackendServers {
+		if i == maxListed {
+			fmt.Fprintf(&b, ", and %d more", len(g.BackendServers)-maxListed)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.String())
+		if s.Weight.IsSet() {
+			b.WriteString(" weight " + s.Weight.String())
+		}
+	}
+	return b.String()
 }
 
 func duration(o messages.Outcome) string {
@@ -132,15 +254,23 @@ func duration(o messages.Outcome) string {
 type progressView interface {
 	// update shows removed of total backend servers.
 	update(removed, total int)
+	// phase shows where a version-2 request stands (phaseText), with
+	// removed of total backend servers.
+	phase(line string, removed, total int)
 	// note prints a line of its own (a part's outcome).
 	note(line string)
+	// live reports whether the view redraws in place (a terminal), so that
+	// a countdown may be refreshed.
+	live() bool
 	// finish ends the display before the summary is printed.
 	finish()
 }
 
 // newProgressView is a progress bar when w is a terminal, plain lines when
-// it is a file or a pipe (logs, CI), and nothing with --json.
-func (a *app) newProgressView(w io.Writer, total int, what string) progressView {
+// it is a file or a pipe (logs, CI), and nothing with --json. what names
+// the work ("draining cn-hangzhou/rsp-x"), done what happens to a server
+// ("removed").
+func (a *app) newProgressView(w io.Writer, total int, what, done string) progressView {
 	if a.json {
 		return quietView{}
 	}
@@ -155,20 +285,23 @@ func (a *app) newProgressView(w io.Writer, total int, what string) progressView 
 			progressbar.OptionThrottle(50*time.Millisecond),
 		)
 		_ = bar.RenderBlank()
-		return &barView{bar: bar, w: w}
+		return &barView{bar: bar, w: w, what: what}
 	}
-	return &lineView{w: w, what: what}
+	return &lineView{w: w, what: what, done: done}
 }
 
 type quietView struct{}
 
-func (quietView) update(int, int) {}
-func (quietView) note(string)     {}
-func (quietView) finish()         {}
+func (quietView) update(int, int)        {}
+func (quietView) phase(string, int, int) {}
+func (quietView) note(string)            {}
+func (quietView) live() bool             { return false }
+func (quietView) finish()                {}
 
 type barView struct {
-	bar *progressbar.ProgressBar
-	w   io.Writer
+	bar  *progressbar.ProgressBar
+	w    io.Writer
+	what string
 }
 
 func (v *barView) update(removed, total int) {
@@ -178,11 +311,18 @@ func (v *barView) update(removed, total int) {
 	_ = v.bar.Set(removed)
 }
 
+func (v *barView) phase(line string, removed, total int) {
+	v.bar.Describe(v.what + ": " + line)
+	v.update(removed, total)
+}
+
 func (v *barView) note(line string) {
 	_ = v.bar.Clear()
 	fmt.Fprintln(v.w, line)
 	_ = v.bar.RenderBlank()
 }
+
+func (v *barView) live() bool { return true }
 
 func (v *barView) finish() {
 	_ = v.bar.Clear()
@@ -192,7 +332,10 @@ func (v *barView) finish() {
 type lineView struct {
 	w    io.Writer
 	what string
-	last int // removed count last shown; nothing is shown until some are removed
+	done string // "removed" or "restored"
+	last int    // removed count last shown; nothing is shown until some are removed
+	// lastPhase is the phase line last shown: a line is not repeated.
+	lastPhase string
 }
 
 func (v *lineView) update(removed, total int) {
@@ -200,8 +343,18 @@ func (v *lineView) update(removed, total int) {
 		return
 	}
 	v.last = removed
-	fmt.Fprintf(v.w, "%s: %d of %d backend servers removed\n", v.what, removed, total)
+	fmt.Fprintf(v.w, "%s: %d of %d backend servers %s\n", v.what, removed, total, v.done)
+}
+
+func (v *lineView) phase(line string, removed, _ int) {
+	v.last = removed // the phase line says it
+	if line == v.lastPhase {
+		return
+	}
+	v.lastPhase = line
+	fmt.Fprintf(v.w, "%s: %s\n", v.what, line)
 }
 
 func (v *lineView) note(line string) { fmt.Fprintln(v.w, line) }
+func (v *lineView) live() bool       { return false }
 func (v *lineView) finish()          {}

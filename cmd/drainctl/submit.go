@@ -16,9 +16,10 @@ import (
 	"github.com/slbdrain/slbdrain/retry"
 )
 
-// submission is what drain and retry publish: the requests of one group (a
-// drain of more than messages.MaxServers servers is split in parts) and
-// whether to wait for their outcome.
+// submission is what drain, retry and restore publish: the requests of one
+// group (a drain of more than messages.MaxServers servers is split in
+// parts), or a restore's one request per group, and whether to wait for
+// their outcome.
 type submission struct {
 	reqs    []messages.DrainRequest
 	wait    bool
@@ -208,7 +209,7 @@ type published struct {
 }
 
 func (a *app) reportPublished(req messages.DrainRequest, ack *jetstream.PubAck, wait bool) error {
-	p := published{RequestID: req.RequestID, Subject: messages.RequestSubject(req.RegionID, req.VServerGroupID),
+	p := published{RequestID: req.RequestID, Subject: req.Subject(),
 		Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate, Servers: len(req.BackendServers)}
 	if a.json && !wait {
 		return a.printJSON(p)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,13 +15,14 @@ import (
 	"github.com/slbdrain/slbdrain/messages"
 )
 
-// waiter follows the outcome events and progress notes of one group.
+// waiter follows the outcome events and progress notes of the groups of one
+// submission (one group, but for a restore of several).
 type waiter struct {
 	a        *app
 	js       jetstream.JetStream
 	cons     jetstream.Consumer
 	it       jetstream.MessagesContext
-	sub      *nats.Subscription
+	subs     []*nats.Subscription
 	progress chan *nats.Msg
 	events   chan messages.Outcome
 	// stored delivers the outcomes bucket's updates for the ids waited
@@ -31,35 +33,73 @@ type waiter struct {
 	done   chan struct{}
 }
 
+// groupRef is a (region, VServer group) a submission's requests go to.
+type groupRef struct{ region, group string }
+
+func (g groupRef) String() string { return g.region + "/" + g.group }
+
+// groupsOf are the distinct groups of reqs, in order.
+func groupsOf(reqs []messages.DrainRequest) []groupRef {
+	var list []groupRef
+	for _, r := range reqs {
+		g := groupRef{r.RegionID, r.VServerGroupID}
+		if !slices.Contains(list, g) {
+			list = append(list, g)
+		}
+	}
+	return list
+}
+
+func joinGroups(groups []groupRef) string {
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.String()
+	}
+	return strings.Join(names, ", ")
+}
+
 func (a *app) startWaiting(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, reqs []messages.DrainRequest, start time.Time) (*waiter, error) {
-	region, group := reqs[0].RegionID, reqs[0].VServerGroupID
-	cons, err := a.eventConsumer(ctx, js, []string{messages.EventSubject("*", region, group)}, &start)
+	groups := groupsOf(reqs)
+	filters := make([]string, len(groups))
+	for i, g := range groups {
+		filters[i] = messages.EventSubject("*", g.region, g.group)
+	}
+	names := joinGroups(groups)
+	cons, err := a.eventConsumer(ctx, js, filters, &start)
 	if err != nil {
 		return nil, err
 	}
 	it, err := cons.Messages()
 	if err != nil {
 		dropConsumer(js, cons)
-		return nil, failedErrorf("follow outcome events of %s/%s: %w", region, group, err)
+		return nil, failedErrorf("follow outcome events of %s: %w", names, err)
 	}
 	// Progress notes are core NATS and best effort: a full channel drops them.
 	progress := make(chan *nats.Msg, 1024)
-	sub, err := nc.ChanSubscribe(messages.ProgressSubject(region, group), progress)
-	if err != nil {
+	var subs []*nats.Subscription
+	undo := func() {
 		it.Stop()
 		dropConsumer(js, cons)
-		return nil, failedErrorf("subscribe to progress notes of %s/%s: %w", region, group, err)
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
 	}
-	if err := nc.FlushWithContext(ctx); err != nil { // the subscription is in place before we publish
-		it.Stop()
-		dropConsumer(js, cons)
-		_ = sub.Unsubscribe()
+	for _, g := range groups {
+		sub, err := nc.ChanSubscribe(messages.ProgressSubject(g.region, g.group), progress)
+		if err != nil {
+			undo()
+			return nil, failedErrorf("subscribe to progress notes of %s: %w", g, err)
+		}
+		subs = append(subs, sub)
+	}
+	if err := nc.FlushWithContext(ctx); err != nil { // the subscriptions are in place before we publish
+		undo()
 		if ctx.Err() != nil {
 			return nil, a.ctxError(ctx, "subscribing to progress notes")
 		}
-		return nil, failedErrorf("subscribe to progress notes of %s/%s: %w", region, group, err)
+		return nil, failedErrorf("subscribe to progress notes of %s: %w", names, err)
 	}
-	w := &waiter{a: a, js: js, cons: cons, it: it, sub: sub, progress: progress,
+	w := &waiter{a: a, js: js, cons: cons, it: it, subs: subs, progress: progress,
 		events: make(chan messages.Outcome, 64), errc: make(chan error, 1),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	go w.read(ctx)
@@ -94,7 +134,9 @@ func (w *waiter) read(ctx context.Context) {
 func (w *waiter) stop() {
 	close(w.quit)
 	w.it.Stop()
-	_ = w.sub.Unsubscribe()
+	for _, sub := range w.subs {
+		_ = sub.Unsubscribe()
+	}
 	<-w.done
 	dropConsumer(w.js, w.cons)
 }
@@ -106,6 +148,9 @@ type part struct {
 	ack     *jetstream.PubAck // nil when not published
 	removed int
 	outcome *messages.Outcome
+	// last is the last progress note with a phase (version 2); its Phase
+	// is empty until one came.
+	last messages.Progress
 }
 
 // wait shows progress until every part has its outcome, then prints the
@@ -121,7 +166,7 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 			left++
 		}
 	}
-	region, group := parts[0].req.RegionID, parts[0].req.VServerGroupID
+	groups := groupsOf(partRequests(parts))
 	removed := func() int {
 		n := 0
 		for _, p := range parts {
@@ -129,7 +174,23 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 		}
 		return n
 	}
-	view := a.newProgressView(a.stderr, total, fmt.Sprintf("draining %s/%s", region, group))
+	req0 := parts[0].req
+	view := a.newProgressView(a.stderr, total, activity(req0)+" "+joinGroups(groups), doneWord(req0))
+	// phaseLine is what a part's last phase note says, now.
+	phaseLine := func(p part) string {
+		line := phaseText(p.last, a.now())
+		if len(parts) > 1 {
+			line = p.req.RequestID + ": " + line
+		}
+		return line
+	}
+	// A live view counts a wait down each second; lines are written once.
+	var tick <-chan time.Time
+	if view.live() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
 	answer := func(i int, o messages.Outcome) {
 		parts[i].outcome = &o
 		parts[i].removed = removedCount(o)
@@ -160,16 +221,36 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				err = timeoutErrorf("timed out after %s waiting for the outcome of %s", timeout, joinIDs(waiting))
 			}
+			follow := "--region " + groups[0].region
+			if len(groups) == 1 {
+				follow += " --group " + groups[0].group
+			}
 			return fmt.Errorf("%w\n  it is published and stays queued until a worker answers it: is drainworker running? "+
-				"(drainctl status; follow it with drainctl watch --region %s --group %s)", err, region, group)
+				"(drainctl status; follow it with drainctl watch %s)", err, follow)
 		case m := <-w.progress:
 			var p messages.Progress
 			if json.Unmarshal(m.Data, &p) != nil {
 				continue
 			}
-			if i, ok := index[p.RequestID]; ok && parts[i].outcome == nil && p.Removed > parts[i].removed {
-				parts[i].removed = p.Removed
-				view.update(removed(), total)
+			i, ok := index[p.RequestID]
+			if !ok || parts[i].outcome != nil {
+				continue
+			}
+			if p.Phase == "" { // version 1: a count
+				if p.Removed > parts[i].removed {
+					parts[i].removed = p.Removed
+					view.update(removed(), total)
+				}
+				continue
+			}
+			parts[i].removed = max(parts[i].removed, p.Removed)
+			parts[i].last = p
+			view.phase(phaseLine(parts[i]), removed(), total)
+		case <-tick:
+			for _, p := range parts {
+				if p.outcome == nil && p.last.Phase == messages.PhaseWaiting {
+					view.phase(phaseLine(p), removed(), total)
+				}
 			}
 		case o := <-w.events:
 			i, ok := index[o.RequestID]
@@ -220,15 +301,66 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 			if ctx.Err() != nil {
 				return a.ctxError(ctx, "waiting for the outcome")
 			}
-			return failedErrorf("follow outcome events of %s/%s: %w", region, group, err)
+			return failedErrorf("follow outcome events of %s: %w", joinGroups(groups), err)
 		}
 	}
 	view.finish()
 	return a.printOutcomes(parts, total, verbose)
 }
 
+func partRequests(parts []part) []messages.DrainRequest {
+	reqs := make([]messages.DrainRequest, len(parts))
+	for i, p := range parts {
+		reqs[i] = p.req
+	}
+	return reqs
+}
+
+// activity is what drainctl says it waits for: "draining", "restoring",
+// or, for a dry run, "planning".
+func activity(req messages.DrainRequest) string {
+	switch {
+	case req.DryRun:
+		return "planning"
+	case req.ActionOrDefault() == messages.ActionRestore:
+		return "restoring"
+	}
+	return "draining"
+}
+
+// doneWord is what happens to a request's servers: "removed", or, for a
+// restore, "restored".
+func doneWord(req messages.DrainRequest) string {
+	if req.ActionOrDefault() == messages.ActionRestore {
+		return "restored"
+	}
+	return "removed"
+}
+
+// phaseText shows a progress note's phase (version 2) at now: "weight 0",
+// "waiting until 10:00:30 (27s left)" (UTC), "removed 40/45".
+func phaseText(p messages.Progress, now time.Time) string {
+	switch p.Phase {
+	case messages.PhaseWeightZero:
+		return "weight 0"
+	case messages.PhaseWaiting:
+		left := max(p.Until.Sub(now), 0)
+		secs := (left + time.Second - 1) / time.Second // rounded up: 0s left only when it is over
+		return fmt.Sprintf("waiting until %s (%ds left)", p.Until.UTC().Format("15:04:05"), secs)
+	case messages.PhaseRemoved:
+		return fmt.Sprintf("removed %d/%d", p.Removed, p.Total)
+	}
+	return fmt.Sprintf("%s %d/%d", p.Phase, p.Removed, p.Total) // a phase of a newer worker
+}
+
+// outcomeOK reports whether an outcome is a success: completed, or planned
+// with no objection (a dry run whose request the worker would carry out).
+func outcomeOK(o messages.Outcome) bool {
+	return o.Status == messages.StatusCompleted || o.Status == messages.StatusPlanned && o.Error == nil
+}
+
 // printOutcomes prints the outcomes and returns the exit error of any that
-// did not complete.
+// did not succeed (see outcomeOK).
 func (a *app) printOutcomes(parts []part, total int, verbose bool) error {
 	var bad []string
 	removed := 0
@@ -242,7 +374,7 @@ func (a *app) printOutcomes(parts []part, total int, verbose bool) error {
 		} else {
 			writeSummary(a.stdout, o, verbose)
 		}
-		if o.Status != messages.StatusCompleted {
+		if !outcomeOK(o) {
 			why := string(o.Status)
 			if o.Error != nil {
 				why += " (" + o.Error.Code + ")"
@@ -251,8 +383,13 @@ func (a *app) printOutcomes(parts []part, total int, verbose bool) error {
 		}
 	}
 	if len(parts) > 1 && !a.json {
-		fmt.Fprintf(a.stdout, "%d of %d requests completed; %d of %d backend servers removed\n",
-			len(parts)-len(bad), len(parts), removed, total)
+		req := parts[0].req
+		if req.DryRun {
+			fmt.Fprintf(a.stdout, "%d of %d requests planned with no objection; nothing was changed\n", len(parts)-len(bad), len(parts))
+		} else {
+			fmt.Fprintf(a.stdout, "%d of %d requests completed; %d of %d backend servers %s\n",
+				len(parts)-len(bad), len(parts), removed, total, doneWord(req))
+		}
 	}
 	if len(bad) > 0 {
 		return failedErrorf("request %s", strings.Join(bad, ", request "))

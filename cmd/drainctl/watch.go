@@ -25,6 +25,7 @@ func (a *app) watchCommand() *cobra.Command {
 		Use:   "watch [--status S] [--region R] [--group G] [--since D]",
 		Short: "Follow outcome events, one line each (or JSON lines), until interrupted",
 		Example: "  drainctl watch --status failed\n" +
+			"  drainctl watch --status planned\n" +
 			"  drainctl watch --region cn-hangzhou --group rsp-cige6j5e7p --since 1h --json",
 		Args: noArgs(""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,7 +37,7 @@ func (a *app) watchCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.status, "status", "", "only events of this status: completed, failed or rejected")
+	f.StringVar(&o.status, "status", "", "only events of this status: completed, failed, rejected or planned (a dry run)")
 	f.StringVar(&o.region, "region", "", "only events of this region id")
 	f.StringVar(&o.group, "group", "", "only events of this VServer group id")
 	f.DurationVar(&o.since, "since", 0, "first replay the events of this past period, e.g. 1h (default: new events only)")
@@ -56,7 +57,7 @@ func watchSubject(cmd *cobra.Command, o watchOptions) (string, error) {
 	status, region, group := messages.Status("*"), "*", "*"
 	if o.status != "" {
 		if !messages.Status(o.status).Valid() {
-			return "", usageErrorf("--status %q: one of completed, failed, rejected", o.status)
+			return "", usageErrorf("--status %q: one of completed, failed, rejected, planned", o.status)
 		}
 		status = messages.Status(o.status)
 	}
