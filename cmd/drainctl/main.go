@@ -1,7 +1,8 @@
 // Command drainctl is slbdrain's operator and incident CLI: it publishes
-// drain requests and waits for their outcome, follows outcome events, shows
-// the streams and the worker's consumer, and lists and retries failed
-// requests (docs: contract.md, "Binaries").
+// drain requests and waits for their outcome, restores what a version-2
+// drain took out, follows outcome events, shows the streams and the
+// worker's consumer, and lists and retries failed requests (docs:
+// contract.md, "Binaries" and "Version 2").
 //
 // Exit codes: 0 success, 1 failure (a failed or rejected drain, a request not
 // found, an unreachable broker), 2 bad usage, 3 timed out.
@@ -86,16 +87,17 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "drainctl",
 		Short: "Publish SLB drain requests and follow their outcome",
 		Long: "drainctl is the operator and incident CLI of slbdrain: it publishes drain requests to\n" +
-			"NATS JetStream for drainworker, waits for and shows their outcome, follows outcome events,\n" +
-			"shows the streams and the worker's consumer, and lists and retries failed requests.\n\n" +
+			"NATS JetStream for drainworker, waits for and shows their outcome, restores what a version-2\n" +
+			"drain took out, follows outcome events, shows the streams and the worker's consumer, and lists\n" +
+			"and retries failed requests.\n\n" +
 			"Exit codes: 0 success, 1 failure, 2 bad usage, 3 timed out.",
 		Args: cobra.ArbitraryArgs,
 		// Without a subcommand: an unknown command is bad usage, not help.
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageErrorf("missing command: one of drain, watch, status, failed, retry")
+				return usageErrorf("missing command: one of drain, restore, watch, status, failed, retry")
 			}
-			return usageErrorf("unknown command %q: one of drain, watch, status, failed, retry", args[0])
+			return usageErrorf("unknown command %q: one of drain, restore, watch, status, failed, retry", args[0])
 		},
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -105,6 +107,6 @@ func (a *app) rootCommand() *cobra.Command {
 		return &exitError{code: exitUsage, err: err}
 	})
 	a.globalFlags(root)
-	root.AddCommand(a.drainCommand(), a.watchCommand(), a.statusCommand(), a.failedCommand(), a.retryCommand())
+	root.AddCommand(a.drainCommand(), a.watchCommand(), a.statusCommand(), a.failedCommand(), a.retryCommand(), a.restoreCommand())
 	return root
 }
