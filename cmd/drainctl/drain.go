@@ -114,6 +114,37 @@ func submitTimeout(cmd *cobra.Command, wait bool, timeout time.Duration) (time.D
 	return defaultPublishTimeout, nil
 }
 
+// requestIDArg takes exactly one positional argument, a request id (what
+// it is for in hint), and refuses anything else as bad usage.
+func requestIDArg(hint string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usageErrorf("want exactly one REQUEST_ID%s, got %d arguments", hint, len(args))
+		}
+		if !messages.ValidRequestID(args[0]) {
+			return usageErrorf("REQUEST_ID %q: not a request id (1..%d characters of A-Z a-z 0-9 . _ : -)", args[0], messages.MaxRequestIDLen)
+		}
+		return nil
+	}
+}
+
+// checkRequestIDFlag refuses a --request-id that is not a request id
+// (empty: none given).
+func checkRequestIDFlag(id string) error {
+	if id != "" && !messages.ValidRequestID(id) {
+		return usageErrorf("--request-id %q: must be 1..%d characters of A-Z a-z 0-9 . _ : -", id, messages.MaxRequestIDLen)
+	}
+	return nil
+}
+
+// errorSuffix is " (code: message)" of an event's error, "" for none.
+func errorSuffix(e *messages.Error) string {
+	if e == nil {
+		return ""
+	}
+	return " (" + e.Code + ": " + e.Message + ")"
+}
+
 // noArgs refuses positional arguments as bad usage, with hint.
 func noArgs(hint string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
@@ -153,8 +184,8 @@ func (a *app) drainSubmission(cmd *cobra.Command, o drainOptions) (submission, e
 	if !cmd.Flags().Changed("source") {
 		source = defaultSource(a.getenv)
 	}
-	if o.requestID != "" && !messages.ValidRequestID(o.requestID) {
-		return submission{}, usageErrorf("--request-id %q: must be 1..%d characters of A-Z a-z 0-9 . _ : -", o.requestID, messages.MaxRequestIDLen)
+	if err := checkRequestIDFlag(o.requestID); err != nil {
+		return submission{}, err
 	}
 	base := o.requestID
 	if base == "" {

@@ -42,15 +42,7 @@ func (a *app) restoreCommand() *cobra.Command {
 			"has no outcome or nothing to restore, or the restore failed, 2 bad usage, 3 timed out.",
 		Example: "  drainctl restore asg-42-scalein-0001 --wait\n" +
 			"  drainctl restore asg-42-scalein-0001 --dry-run --wait --json",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf("want exactly one REQUEST_ID (the drain to undo), got %d arguments", len(args))
-			}
-			if !messages.ValidRequestID(args[0]) {
-				return usageErrorf("REQUEST_ID %q: not a request id (1..%d characters of A-Z a-z 0-9 . _ : -)", args[0], messages.MaxRequestIDLen)
-			}
-			return nil
-		},
+		Args: requestIDArg(" (the drain to undo)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.restore(cmd, args[0], o)
 		},
@@ -73,8 +65,8 @@ func (a *app) restore(cmd *cobra.Command, drainID string, o restoreOptions) erro
 	if err != nil {
 		return err
 	}
-	if o.requestID != "" && !messages.ValidRequestID(o.requestID) {
-		return usageErrorf("--request-id %q: must be 1..%d characters of A-Z a-z 0-9 . _ : -", o.requestID, messages.MaxRequestIDLen)
+	if err := checkRequestIDFlag(o.requestID); err != nil {
+		return err
 	}
 	for _, flag := range []struct{ name, value string }{{"reason", o.reason}, {"source", o.source}} {
 		if n := utf8.RuneCountInString(flag.value); n > messages.MaxTextChars {
@@ -160,11 +152,7 @@ func (a *app) findOutcome(ctx context.Context, js jetstream.JetStream, id string
 func restoreRequests(drain messages.Outcome, drainID, requestID, reason, source string, dryRun bool) ([]messages.DrainRequest, error) {
 	switch {
 	case drain.Status == messages.StatusRejected:
-		why := ""
-		if drain.Error != nil {
-			why = " (" + drain.Error.Code + ": " + drain.Error.Message + ")"
-		}
-		return nil, failedErrorf("request %s was rejected%s: nothing was drained, so there is nothing to restore", drainID, why)
+		return nil, failedErrorf("request %s was rejected%s: nothing was drained, so there is nothing to restore", drainID, errorSuffix(drain.Error))
 	case drain.Action == messages.ActionRestore:
 		return nil, failedErrorf("request %s is a restore, not a drain: give the id of the drain to undo", drainID)
 	case drain.DryRun || drain.Status == messages.StatusPlanned:

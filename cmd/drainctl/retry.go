@@ -36,15 +36,7 @@ func (a *app) retryCommand() *cobra.Command {
 			"Exit codes: 0 completed (or published, without --wait), 1 not found or failed again,\n" +
 			"2 bad usage, 3 timed out.",
 		Example: "  drainctl retry asg-42-scalein-0001 --wait",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf("want exactly one REQUEST_ID, got %d arguments", len(args))
-			}
-			if !messages.ValidRequestID(args[0]) {
-				return usageErrorf("REQUEST_ID %q: not a request id (1..%d characters of A-Z a-z 0-9 . _ : -)", args[0], messages.MaxRequestIDLen)
-			}
-			return nil
-		},
+		Args:    requestIDArg(""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.retry(cmd, args[0], o)
 		},
@@ -66,8 +58,8 @@ func (a *app) retry(cmd *cobra.Command, oldID string, o retryOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.requestID != "" && !messages.ValidRequestID(o.requestID) {
-		return usageErrorf("--request-id %q: must be 1..%d characters of A-Z a-z 0-9 . _ : -", o.requestID, messages.MaxRequestIDLen)
+	if err := checkRequestIDFlag(o.requestID); err != nil {
+		return err
 	}
 	deadline, err := parseDeadline(o.deadline, a.now())
 	if err != nil {
@@ -127,12 +119,8 @@ func (a *app) findRetry(ctx context.Context, js jetstream.JetStream, oldID strin
 			"look further back with --since, or list them with drainctl failed)", oldID, formatTime(since))
 	}
 	if old.Status == messages.StatusRejected {
-		why := ""
-		if old.Error != nil {
-			why = " (" + old.Error.Code + ": " + old.Error.Message + ")"
-		}
 		return messages.Outcome{}, "", failedErrorf("request %s was rejected%s: it is invalid and cannot be retried as it is; "+
-			"correct it and publish it with drainctl drain under a new request id", oldID, why)
+			"correct it and publish it with drainctl drain under a new request id", oldID, errorSuffix(old.Error))
 	}
 	if o.requestID != "" {
 		return *old, o.requestID, nil
