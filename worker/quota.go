@@ -128,6 +128,17 @@ type budget struct {
 // unthrottled, before it grows by one call.
 const cleanWindowsToGrow = 4
 
+// newActionBudget is the budget of action in region: its quota from
+// quotas, else Alibaba's published default, reporting to the quota metrics.
+func newActionBudget(quotas map[string]Quota, m *metrics, region, action string, now time.Time) *budget {
+	q, ok := quotas[action]
+	if !ok {
+		q = DefaultQuotas()[action]
+	}
+	share := m.quotaShare.WithLabelValues(region, action)
+	return newBudget(q, now, func(n int) { share.Set(float64(n)) }, m.quotaWindowsSpent.WithLabelValues(region, action).Inc)
+}
+
 func newBudget(q Quota, now time.Time, onShare func(int), onSpent func()) *budget {
 	b := &budget{quota: q, share: q.Calls, lastOK: -1, onShare: onShare, onSpent: onSpent}
 	b.start = b.windowStart(now)

@@ -200,12 +200,7 @@ func (rb *readBudgets) get(region, action string, now time.Time) *budget {
 	if b := rb.budgets[k]; b != nil {
 		return b
 	}
-	q, ok := rb.quotas[action]
-	if !ok {
-		q = DefaultQuotas()[action]
-	}
-	share := rb.m.quotaShare.WithLabelValues(region, action)
-	b := newBudget(q, now, func(n int) { share.Set(float64(n)) }, rb.m.quotaWindowsSpent.WithLabelValues(region, action).Inc)
+	b := newActionBudget(rb.quotas, rb.m, region, action, now)
 	rb.budgets[k] = b
 	return b
 }

@@ -249,14 +249,7 @@ func (s *scheduler) budget(rg *region, o op) *budget {
 	if b := rg.budgets[o]; b != nil {
 		return b
 	}
-	action := opActions[o]
-	q, ok := s.cfg.quotas[action]
-	if !ok {
-		q = DefaultQuotas()[action]
-	}
-	share := s.m.quotaShare.WithLabelValues(rg.name, action)
-	spent := s.m.quotaWindowsSpent.WithLabelValues(rg.name, action)
-	rg.budgets[o] = newBudget(q, s.clock.Now(), func(n int) { share.Set(float64(n)) }, spent.Inc)
+	rg.budgets[o] = newActionBudget(s.cfg.quotas, s.m, rg.name, opActions[o], s.clock.Now())
 	return rg.budgets[o]
 }
 
