@@ -301,22 +301,21 @@ func (r *request) outcome(status messages.Status, e *messages.Error, now time.Ti
 	if status == messages.StatusFailed {
 		// A requested server is removed when every part of it is (in
 		// instance scope, from every group that held it).
+		// (In instance scope a server is named by its id alone.)
+		named := func(s messages.BackendServer) serverPort {
+			if r.req.InstanceScope() {
+				return serverPort{s.ServerID, 0}
+			}
+			return serverPort{s.ServerID, s.Port}
+		}
 		done := make(map[serverPort]bool, len(r.req.BackendServers))
 		for i, p := range r.parts {
-			sp := serverPort{p.server.ServerID, p.server.Port}
-			if r.req.InstanceScope() {
-				sp.port = 0
-			}
-			if prev, seen := done[sp]; !seen || prev {
-				done[sp] = r.removed[i]
+			if prev, seen := done[named(p.server)]; !seen || prev {
+				done[named(p.server)] = r.removed[i]
 			}
 		}
 		for _, s := range r.req.BackendServers {
-			sp := serverPort{s.ServerID, s.Port}
-			if r.req.InstanceScope() {
-				sp.port = 0
-			}
-			if removed, ok := done[sp]; ok && removed || !ok && r.req.InstanceScope() {
+			if removed, ok := done[named(s)]; ok && removed || !ok && r.req.InstanceScope() {
 				o.Removed = append(o.Removed, s)
 			} else {
 				o.NotRemoved = append(o.NotRemoved, s)
