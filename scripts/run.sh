@@ -61,6 +61,24 @@ echo "== the same request_id again is the same request: nothing is drained twice
 	--server i-sim0001-0001:80 --server i-sim0001-0002:80 --server i-sim0001-0003:80 \
 	--reason "make run sample" --request-id "$id" --wait --json 2>/dev/null
 
+echo
+echo "== a graceful drain (version 2): weight 0 first, a 3 s wait, then removal; the event keeps the weights"
+gid="make-run-graceful-$(date +%s)"
+echo "\$ drainctl drain --region $REGION --group rsp-sim0002 --server i-sim0002-0001:80 --server i-sim0002-0002:80 --graceful --drain-timeout 3s --request-id $gid --wait"
+"$BIN/drainctl" --nats-url "nats://$NATS_LISTEN" drain --region "$REGION" --group rsp-sim0002 \
+	--server i-sim0002-0001:80 --server i-sim0002-0002:80 --graceful --drain-timeout 3s \
+	--reason "make run graceful sample" --request-id "$gid" --wait
+echo
+echo "== a dry run: what a drain of every server of rsp-sim0003 would do (the guard refuses: it would leave no server)"
+for i in $(seq -w 1 20); do echo "i-sim0003-00$i:80"; done >"$RUN_DIR/sim0003.servers"
+echo "\$ drainctl drain --region $REGION --group rsp-sim0003 --servers-file $RUN_DIR/sim0003.servers --dry-run --wait"
+"$BIN/drainctl" --nats-url "nats://$NATS_LISTEN" drain --region "$REGION" --group rsp-sim0003 \
+	--servers-file "$RUN_DIR/sim0003.servers" --dry-run --reason "make run dry run" --wait || true
+echo
+echo "== restore: the graceful drain undone, weights from its event"
+echo "\$ drainctl restore $gid --wait"
+"$BIN/drainctl" --nats-url "nats://$NATS_LISTEN" restore "$gid" --wait
+
 cat <<MSG
 
 == slbdrain is running. Try, in another terminal:
