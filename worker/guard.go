@@ -322,17 +322,21 @@ func (w *Worker) priorWeights(ctx context.Context, r *request, groups map[groupK
 // drainedWeights are the weights the drain a restore undoes found on this
 // group, from its remembered outcome; nil when it has none.
 func (w *Worker) drainedWeights(ctx context.Context, r *request) map[serverPort]int {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	entry, err := w.outcomes.Get(ctx, messages.OutcomeKey(r.req.RestoreOf))
-	if err != nil {
-		w.log.Info("restore: no remembered outcome of the drain it undoes; unnamed weights default to 100",
-			zap.String("request_id", r.req.RequestID), zap.String("restore_of", r.req.RestoreOf), zap.Error(err))
-		return nil
-	}
-	o, err := messages.DecodeOutcome(entry.Value())
-	if err != nil {
-		return nil
+	o := w.rep.decided(r.req.RestoreOf)
+	if o == nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		entry, err := w.outcomes.Get(ctx, messages.OutcomeKey(r.req.RestoreOf))
+		var stored messages.Outcome
+		if err == nil {
+			stored, err = messages.DecodeOutcome(entry.Value())
+		}
+		if err != nil {
+			w.log.Info("restore: no remembered outcome of the drain it undoes; unnamed weights default to 100",
+				zap.String("request_id", r.req.RequestID), zap.String("restore_of", r.req.RestoreOf), zap.Error(err))
+			return nil
+		}
+		o = &stored
 	}
 	weights := map[serverPort]int{}
 	for _, g := range o.Groups {

@@ -40,6 +40,7 @@ type reporter struct {
 
 	mu       sync.Mutex
 	inflight map[*nats.Msg]*settling
+	byID     map[string]*messages.Outcome // outcomes decided, not yet remembered in the bucket
 	stopped  bool
 	stop     context.CancelFunc
 }
@@ -65,7 +66,8 @@ func newReporter(nc *nats.Conn, l *ledger, clock Clock, log *zap.Logger, m *metr
 	rp := &reporter{ledger: l, log: log, m: m, clock: clock, settledHook: onSettled,
 		policy:   retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, // a stream back from an election is written to within a second
 		answers:  make(chan answer, 16384),
-		inflight: make(map[*nats.Msg]*settling)}
+		inflight: make(map[*nats.Msg]*settling),
+		byID:     make(map[string]*messages.Outcome)}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(4096),
 		jetstream.WithPublishAsyncTimeout(5*time.Second),
@@ -112,6 +114,9 @@ func (rp *reporter) publish(reps []report) {
 			rp.handBack(rep, fmt.Errorf("encode outcome of %s: %w", rep.outcome.RequestID, err))
 			continue
 		}
+		rp.mu.Lock()
+		rp.byID[rep.outcome.RequestID] = rep.outcome
+		rp.mu.Unlock()
 		rp.send(&settling{rep: rep, data: data})
 	}
 }
@@ -146,6 +151,21 @@ func (rp *reporter) send(st *settling) {
 		}
 		return
 	}
+}
+
+// decided is the outcome of a request this worker has decided and not yet
+// remembered in the outcomes bucket: a restore that names it finds its
+// weights in the moment between its event and its record.
+func (rp *reporter) decided(requestID string) *messages.Outcome {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	return rp.byID[requestID]
+}
+
+func (rp *reporter) forgetDecided(requestID string) {
+	rp.mu.Lock()
+	delete(rp.byID, requestID)
+	rp.mu.Unlock()
 }
 
 // outcomeSubject is the key-value put subject of a request's outcome record.
@@ -226,6 +246,7 @@ func (rp *reporter) stopAndHandBack() int {
 	rp.stopped = true
 	left := rp.inflight
 	rp.inflight = make(map[*nats.Msg]*settling)
+	clear(rp.byID)
 	rp.mu.Unlock()
 	rp.stop()
 	rp.wg.Wait()
@@ -239,6 +260,7 @@ func (rp *reporter) stopAndHandBack() int {
 }
 
 func (rp *reporter) settled(rep report) {
+	rp.forgetDecided(rep.outcome.RequestID)
 	msg := rp.ledger.forget(rep.r)
 	var err error
 	if rep.term {
@@ -273,6 +295,7 @@ func (rp *reporter) handBack(rep report, err error) {
 	rp.log.Warn("outcome not settled; request handed back for redelivery",
 		zap.String("request_id", rep.outcome.RequestID), zap.Uint64("stream_sequence", rep.outcome.StreamSequence),
 		zap.String("status", string(rep.outcome.Status)), zap.Error(err))
+	rp.forgetDecided(rep.outcome.RequestID)
 	_ = rp.ledger.forget(rep.r).Nak()
 }
 
