@@ -199,6 +199,10 @@ type region struct {
 	ready       []*group
 	budgets     [opCount]*budget
 	lastArrival time.Time // of any request in the region: a storm lingers, a lone request does not
+	// failStreak counts the region's answers in a row that were throttled
+	// or failed transiently, of any group: a success between them makes
+	// them the API's noise, not an outage.
+	failStreak int
 }
 
 // scheduler keeps one state machine per (region, group) and turns queued
@@ -739,6 +743,11 @@ func (s *scheduler) complete(cl *call, res callResult) []note {
 		// Only the account's own flow control says the window is spent; the
 		// service throttling on its own only backs the group off.
 		budget.answered(now, cl.window, res.err != nil && res.class == retry.Throttled && retry.QuotaSpent(res.err))
+		if reg := s.region(g.key.region); res.err == nil {
+			reg.failStreak = 0
+		} else if res.class == retry.Throttled || res.class == retry.Transient {
+			reg.failStreak++
+		}
 	}
 	for _, r := range cl.reqs {
 		r.inFlight--
@@ -765,6 +774,10 @@ func (s *scheduler) complete(cl *call, res callResult) []note {
 		}
 		s.next(g)
 	case res.class == retry.Throttled || res.class == retry.Transient:
+		if s.isNoise(g, res) {
+			reports = s.retrySoon(g, now, reports)
+			break
+		}
 		reports = s.backOff(g, now, reports)
 	case res.class == retry.Credentials:
 		// Not the requests' fault: the batch waits, ready, until the
@@ -877,6 +890,32 @@ func (s *scheduler) backOff(g *group, now time.Time, reports []report) []report 
 		g.backoff = p.NewBackOff(time.Time{}, nil)
 	}
 	g.notBefore = now.Add(g.backoff.NextBackOff())
+	g.state = groupBackingOff
+	return s.armRetry(g, now, reports)
+}
+
+// isNoise says whether a throttled or transient answer is the API's noise:
+// the service's own throttling or a 5xx (not the account's quota spent)
+// while the region's calls mostly succeed. Called with mu held.
+func (s *scheduler) isNoise(g *group, res callResult) bool {
+	if res.class == retry.Throttled && retry.QuotaSpent(res.err) {
+		return false // the budget learns the window is spent; the group waits with it
+	}
+	return s.region(g.key.region).failStreak < noiseStreak
+}
+
+// noiseStreak is the run of failed answers in a region from which a
+// failure is no longer taken for noise: at 35 % of calls failing at random,
+// three in a row come once in 23 answers; an outage brings them at once.
+const noiseStreak = 3
+
+// retrySoon: calling → backing off until now, so the batch is ready again at
+// once and waits only for its region's quota, which paces the calls the
+// account allows. A group that keeps drawing noise keeps its place in the
+// fullest-first order; its own backoff is left as it was.
+func (s *scheduler) retrySoon(g *group, now time.Time, reports []report) []report {
+	s.m.quickRetries.Inc()
+	g.notBefore = now
 	g.state = groupBackingOff
 	return s.armRetry(g, now, reports)
 }

@@ -12,6 +12,7 @@ import (
 
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/slbdrain/slbdrain/messages"
 	"github.com/slbdrain/slbdrain/retry"
@@ -143,15 +144,22 @@ func (s *scheduler) readyLen() int {
 }
 
 var (
-	errThrottled = sdkerrors.NewServerError(400, `{"Code":"Throttling.User","Message":"Request was denied due to user flow control.","RequestId":"api-throttled"}`, "")
-	errNoGroup   = sdkerrors.NewServerError(404, `{"Code":"InvalidParameter","Message":"The specified VServerGroupId does not exist.","RequestId":"api-nogroup"}`, "")
-	errBadServer = sdkerrors.NewServerError(404, `{"Code":"InvalidServerId.NotFound","Message":"The specified ServerId does not exist.","RequestId":"api-bad"}`, "")
+	errThrottled        = sdkerrors.NewServerError(400, `{"Code":"Throttling.User","Message":"Request was denied due to user flow control.","RequestId":"api-throttled"}`, "")
+	errServiceThrottled = sdkerrors.NewServerError(400, `{"Code":"Throttling","Message":"Request was denied due to request throttling.","RequestId":"api-service-throttled"}`, "")
+	errNoGroup          = sdkerrors.NewServerError(404, `{"Code":"InvalidParameter","Message":"The specified VServerGroupId does not exist.","RequestId":"api-nogroup"}`, "")
+	errBadServer        = sdkerrors.NewServerError(404, `{"Code":"InvalidServerId.NotFound","Message":"The specified ServerId does not exist.","RequestId":"api-bad"}`, "")
 )
 
 func ok(id string) callResult { return callResult{requestID: id} }
 
 func throttled() callResult {
 	return callResult{err: errThrottled, class: retry.Throttled, requestID: "api-throttled"}
+}
+
+// serviceThrottled is the service's own throttling (not the account's
+// quota), as Alibaba answers it at random on a bad day.
+func serviceThrottled() callResult {
+	return callResult{err: errServiceThrottled, class: retry.Throttled, requestID: "api-service-throttled"}
 }
 
 func groupGone() callResult {
@@ -418,6 +426,25 @@ func TestSchedulerTransitions(t *testing.T) {
 			f.clock.Advance(2 * time.Second)
 			if cl = f.take(); len(cl.servers) != 1 {
 				t.Fatalf("isolated retry carries %v, want its one server", cl.servers)
+			}
+		}},
+		{"the service's throttling amid successes is noise: the batch is ready again at once; a run of it backs off", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-n", time.Hour, server(0))
+			f.request("rsp-m", time.Hour, server(1))
+			f.s.complete(f.take(), ok("api-ok")) // the region's calls succeed
+			cl := f.take()
+			f.s.complete(cl, serviceThrottled())
+			f.clock.Advance(0)
+			f.expectState(cl.g.key.id, groupReady)
+			f.s.complete(f.take(), serviceThrottled())
+			f.clock.Advance(0)
+			f.expectState(cl.g.key.id, groupReady)
+			f.s.complete(f.take(), serviceThrottled()) // the third in a row: no longer noise
+			f.clock.Advance(0)
+			f.expectState(cl.g.key.id, groupBackingOff)
+			if n := testutil.ToFloat64(f.s.m.quickRetries); n != 2 {
+				t.Errorf("%v quick retries, want 2", n)
 			}
 		}},
 		{"a deadline while backing off fails the request on time and retires the group", func(f *schedFixture) {

@@ -27,6 +27,8 @@ type drainOptions struct {
 	region      string
 	group       string
 	servers     []string
+	instances   []string // --instance: instance scope (version 2), instead of --group
+	port        int      // --port: with --instance, only this backend port
 	serversFile string
 	reason      string
 	source      string
@@ -43,17 +45,21 @@ type drainOptions struct {
 	force        bool
 }
 
-// v2 reports whether the flags ask for anything of contract version 2.
+// v2 reports whether the flags ask for anything of contract version 2
+// (instance scope is version 2 only).
 func (o drainOptions) v2(cmd *cobra.Command) bool {
-	return o.graceful || o.dryRun || o.force || cmd.Flags().Changed("drain-timeout")
+	return o.graceful || o.dryRun || o.force || cmd.Flags().Changed("drain-timeout") || len(o.instances) > 0
 }
 
 func (a *app) drainCommand() *cobra.Command {
 	var o drainOptions
 	cmd := &cobra.Command{
-		Use:   "drain --region R --group G --server ID:PORT[:TYPE]... [flags]",
+		Use:   "drain --region R (--group G --server ID:PORT[:TYPE]... | --instance ID[:TYPE]... [--port P]) [flags]",
 		Short: "Publish a drain request; with --wait, show its progress and outcome",
 		Long: "drain publishes a request to take backend servers out of one VServer group.\n" +
+			"With --instance instead of --group (instance scope, version 2), the worker drains each named\n" +
+			"instance from every VServer group of the region that holds it, on every port (--port: only that\n" +
+			"one); the outcome lists the groups it found, and an instance no group holds is already drained.\n" +
 			"More than 1000 servers are split into requests <request-id>-part-N of at most 1000.\n" +
 			"A request id is answered once: with --wait, a request whose outcome the worker remembers\n" +
 			"(the outcomes bucket " + messages.OutcomeBucket + ") is not published again, and that outcome is shown.\n\n" +
@@ -67,8 +73,10 @@ func (a *app) drainCommand() *cobra.Command {
 		Example: "  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --wait\n" +
 			"  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --graceful --drain-timeout 2m --wait\n" +
 			"  drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --server i-bp1a2b3c:80 --dry-run --wait\n" +
+			"  drainctl drain --region cn-hangzhou --instance i-bp1a2b3c --graceful --wait\n" +
+			"  drainctl drain --region cn-hangzhou --instance i-bp1a2b3c --instance i-bp4d5e6f --port 80 --dry-run --wait\n" +
 			"  terraform output -raw servers | drainctl drain --region cn-hangzhou --group rsp-cige6j5e7p --servers-file - --wait",
-		Args: noArgs(" (servers are given with --server or --servers-file)"),
+		Args: noArgs(" (servers are given with --server or --servers-file, instances with --instance)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := a.drainSubmission(cmd, o)
 			if err != nil {
@@ -79,8 +87,10 @@ func (a *app) drainCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.region, "region", "", "region id of the VServer group, e.g. cn-hangzhou (required)")
-	f.StringVar(&o.group, "group", "", "VServer group id, e.g. rsp-cige6j5e7p (required)")
+	f.StringVar(&o.group, "group", "", "VServer group id, e.g. rsp-cige6j5e7p (required, unless --instance)")
 	f.StringArrayVar(&o.servers, "server", nil, "backend server ID:PORT[:TYPE], TYPE ecs (default), eni or eci; repeatable")
+	f.StringArrayVar(&o.instances, "instance", nil, "instead of --group and --server: drain instance ID[:TYPE] from every VServer group of the region that holds it (version 2); repeatable")
+	f.IntVar(&o.port, "port", 0, "with --instance, only this backend port, 1..65535 (default: every port)")
 	f.StringVar(&o.serversFile, "servers-file", "", "file of backend servers, one ID:PORT[:TYPE] a line (# comments and blank lines ignored); - for stdin")
 	f.StringVar(&o.reason, "reason", "", "why, for the audit trail (at most 256 characters)")
 	f.StringVar(&o.source, "source", "", "who asks (default drainctl/<user>@<host>)")
@@ -162,17 +172,32 @@ func (a *app) drainSubmission(cmd *cobra.Command, o drainOptions) (submission, e
 	if err != nil {
 		return submission{}, err
 	}
+	instanceScope := len(o.instances) > 0
 	switch {
 	case o.region == "":
 		return submission{}, usageErrorf("--region is required (the VServer group's region id, e.g. cn-hangzhou)")
 	case !messages.ValidRegionID(o.region):
 		return submission{}, usageErrorf("--region %q: not a region id like cn-hangzhou", o.region)
+	case instanceScope && o.group != "":
+		return submission{}, usageErrorf("--instance and --group %s are mutually exclusive: --instance drains the instances from every group of the region that holds them, --group drains --server members of one group", o.group)
+	case instanceScope && (len(o.servers) > 0 || o.serversFile != ""):
+		return submission{}, usageErrorf("--instance and --server/--servers-file are mutually exclusive: --server and --servers-file name members ID:PORT of one --group; with --instance, narrow the ports with --port")
+	case cmd.Flags().Changed("port") && !instanceScope:
+		return submission{}, usageErrorf("--port %d: only with --instance (a --server names its own port: ID:PORT)", o.port)
+	case instanceScope && cmd.Flags().Changed("port") && (o.port < messages.MinPort || o.port > messages.MaxPort):
+		return submission{}, usageErrorf("--port %d: must be %d..%d", o.port, messages.MinPort, messages.MaxPort)
+	case instanceScope:
 	case o.group == "":
-		return submission{}, usageErrorf("--group is required (the VServer group id, e.g. rsp-cige6j5e7p)")
+		return submission{}, usageErrorf("--group is required (the VServer group id, e.g. rsp-cige6j5e7p), or --instance ID to drain an instance from every group of the region")
 	case !messages.ValidGroupID(o.group):
 		return submission{}, usageErrorf("--group %q: not a VServer group id like rsp-cige6j5e7p", o.group)
 	}
-	servers, err := a.readServers(o)
+	var servers []messages.BackendServer
+	if instanceScope {
+		servers, err = readInstances(o.instances, o.port)
+	} else {
+		servers, err = a.readServers(o)
+	}
 	if err != nil {
 		return submission{}, err
 	}
@@ -235,6 +260,29 @@ func (o drainOptions) applyV2(cmd *cobra.Command, tmpl *messages.DrainRequest) e
 	}
 	tmpl.DryRun, tmpl.Force = o.dryRun, o.force
 	return nil
+}
+
+// readInstances makes the backend servers of an instance-scope request
+// from --instance ID[:TYPE] (type ecs by default) and --port (0: every
+// port), in order, without duplicates.
+func readInstances(instances []string, port int) ([]messages.BackendServer, error) {
+	servers := make([]messages.BackendServer, 0, len(instances))
+	for _, arg := range instances {
+		s := strings.TrimSpace(arg)
+		id, typ, hasType := strings.Cut(s, ":")
+		switch {
+		case !messages.ValidServerID(id):
+			return nil, usageErrorf("--instance %q: not an instance id (1..%d characters of A-Z a-z 0-9 - _), want ID[:TYPE]", arg, messages.MaxServerIDLen)
+		case hasType && typ != "" && strings.Trim(typ, "0123456789") == "":
+			return nil, usageErrorf("--instance %q: an instance is drained from every port; give the port with --port %s", arg, typ)
+		case hasType && !messages.ValidServerType(typ):
+			return nil, usageErrorf("--instance %q: type %q: want ecs (default), eni or eci", arg, typ)
+		case !hasType:
+			typ = messages.TypeECS
+		}
+		servers = append(servers, messages.BackendServer{ServerID: id, Port: port, Type: typ})
+	}
+	return messages.FoldServers(servers), nil
 }
 
 // readServers collects the backend servers of --server and --servers-file,

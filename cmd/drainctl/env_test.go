@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/slbdrain/slbdrain/internal/natstest"
@@ -95,6 +96,56 @@ func (e *env) startWorker() *worker.Worker {
 	}
 	e.worker = w
 	return w
+}
+
+// watchAcks subscribes to the acknowledgements of the requests stream's
+// deliveries (core NATS, $JS.ACK.<stream>.<consumer>...), so that a test
+// can wait for the worker's ack of a request, which comes after its event.
+func (e *env) watchAcks() <-chan *nats.Msg {
+	e.t.Helper()
+	nc, _ := natstest.Connect(e.t, e.url)
+	acks := make(chan *nats.Msg, 1024)
+	if _, err := nc.ChanSubscribe("$JS.ACK."+messages.RequestStream+".>", acks); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil { // subscribed before the test goes on
+		e.t.Fatal(err)
+	}
+	return acks
+}
+
+// waitSettled waits until the worker acked n requests (acks from
+// watchAcks) and its consumer shows nothing pending, nothing in flight and
+// a waiting pull, failing the test after waitLimit. The server takes an ack
+// in asynchronously, so once it is sent the consumer's info is asked until
+// it shows it: each ask is a round trip, with no sleep between.
+func (e *env) waitSettled(acks <-chan *nats.Msg, n int) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for got := 0; got < n; {
+		select {
+		case m := <-acks:
+			if string(m.Data) == "+ACK" {
+				got++
+			}
+		case <-ctx.Done():
+			e.t.Fatalf("%d of %d requests acked within %s", got, n, waitLimit)
+		}
+	}
+	cons, err := e.js.Consumer(ctx, messages.RequestStream, worker.DefaultConfig().Consumer)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for {
+		info, err := cons.Info(ctx)
+		switch {
+		case err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumWaiting > 0:
+			return
+		case ctx.Err() != nil:
+			e.t.Fatalf("consumer not settled within %s: %+v (%v)", waitLimit, info, err)
+		}
+	}
 }
 
 // createStreams creates the contract's streams as a worker would, for tests

@@ -101,9 +101,13 @@ func TestStatus(t *testing.T) {
 
 	w := e.startWorker()
 	servers := e.group("rsp-status", 5)
+	acks := e.watchAcks()
 	if r := e.drainctl("", append([]string{"drain", "--region", testRegion, "--group", "rsp-status", "--wait"}, serverFlags(servers)...)...); r.code != exitOK {
 		t.Fatalf("drain: want exit 0\n%s", r)
 	}
+	// drain --wait ends on the event; the worker acks the request after
+	// it. What status counts must be settled first.
+	e.waitSettled(acks, 1)
 	readyz := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		if req.URL.Path != "/readyz" {
 			http.NotFound(rw, req)

@@ -131,16 +131,100 @@ func serverList(list []messages.BackendServer) string {
 	return strings.Join(parts, ", ")
 }
 
+// instanceScope reports whether o is the outcome of an instance-scope
+// request (version 2, no group).
+func instanceScope(o messages.Outcome) bool {
+	return o.Version >= messages.Version2 && o.VServerGroupID == ""
+}
+
+// instanceName is an instance of an instance-scope request: its id, its
+// type when not ecs, and its port when the request narrows to one.
+func instanceName(b messages.BackendServer) string {
+	s := b.ServerID
+	if b.Type != "" && b.Type != messages.TypeECS {
+		s += ":" + b.Type
+	}
+	if b.Port != 0 {
+		s += " port " + strconv.Itoa(b.Port)
+	}
+	return s
+}
+
+// instancesText lists the instances of an instance-scope request.
+func instancesText(list []messages.BackendServer) string {
+	parts := make([]string, 0, min(len(list), maxListed)+1)
+	for i, s := range list {
+		if i == maxListed {
+			parts = append(parts, "and "+strconv.Itoa(len(list)-maxListed)+" more")
+			break
+		}
+		parts = append(parts, instanceName(s))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// groupsText is "3 groups on 2 load balancers" for an outcome's groups.
+func groupsText(groups []messages.Group) string {
+	lbs := map[string]bool{}
+	for _, g := range groups {
+		if len(g.BackendServers) > 0 && g.LoadBalancerID != "" {
+			lbs[g.LoadBalancerID] = true
+		}
+	}
+	n := 0
+	for _, g := range groups {
+		if len(g.BackendServers) > 0 {
+			n++
+		}
+	}
+	s := plural(n, "group")
+	if len(lbs) > 0 {
+		s += " on " + plural(len(lbs), "load balancer")
+	}
+	return s
+}
+
+// inNoGroup are the instances of an instance-scope outcome that none of
+// its groups holds (on the requested port): already drained.
+func inNoGroup(o messages.Outcome) []messages.BackendServer {
+	var none []messages.BackendServer
+	for _, s := range o.BackendServers {
+		found := false
+		for _, g := range o.Groups {
+			for _, b := range g.BackendServers {
+				if b.ServerID == s.ServerID && (s.Port == 0 || b.Port == s.Port) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			none = append(none, s)
+		}
+	}
+	return none
+}
+
 // writeSummary prints the outcome of one request for a person.
 func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "request %s: %s\n", o.RequestID, o.Status)
-	fmt.Fprintf(tw, "  group\t%s/%s\n", o.RegionID, groupToken(o))
+	instances := instanceScope(o)
+	if instances {
+		ports := "every port"
+		if len(o.BackendServers) > 0 && o.BackendServers[0].Port != 0 {
+			ports = "port " + strconv.Itoa(o.BackendServers[0].Port)
+		}
+		fmt.Fprintf(tw, "  instances\t%s in %s (instance scope: every group of the region, %s)\n", instancesText(o.BackendServers), o.RegionID, ports)
+	} else {
+		fmt.Fprintf(tw, "  group\t%s/%s\n", o.RegionID, groupToken(o))
+	}
 	if o.Version >= messages.Version2 {
 		fmt.Fprintf(tw, "  action\t%s\n", actionText(o))
 	}
 	done := outcomeDoneWord(o)
-	if o.Status == messages.StatusPlanned {
+	if instances {
+		writeInstancesResult(tw, o)
+	} else if o.Status == messages.StatusPlanned {
 		fmt.Fprintf(tw, "  would\t%s (a dry run: nothing was changed)\n", wouldText(o))
 		if o.Error != nil {
 			fmt.Fprintf(tw, "  verdict\trefused, %s: %s\n", o.Error.Code, o.Error.Message)
@@ -158,8 +242,12 @@ func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 			fmt.Fprintf(tw, "  not %s\t%s\n", done, serverList(o.BackendServers))
 		}
 	}
+	label := "servers"
+	if instances {
+		label = "group"
+	}
 	for _, g := range o.Groups {
-		fmt.Fprintf(tw, "  servers\t%s\n", groupServers(g))
+		fmt.Fprintf(tw, "  %s\t%s\n", label, groupServers(g))
 		if !g.WeightZeroAt.IsZero() {
 			fmt.Fprintf(tw, "  weight 0 at\t%s\n", formatTime(g.WeightZeroAt))
 		}
@@ -189,6 +277,45 @@ func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 	_ = tw.Flush()
 }
 
+// writeInstancesResult is the part of an instance-scope outcome's summary
+// that says what was (or would be) done: backend servers in how many
+// groups, the error, and the instances in no group of the region.
+func writeInstancesResult(tw io.Writer, o messages.Outcome) {
+	n := groupServerCount(o)
+	switch o.Status {
+	case messages.StatusPlanned:
+		fmt.Fprintf(tw, "  would\t%s (a dry run: nothing was changed)\n", wouldText(o))
+		if o.Error != nil {
+			fmt.Fprintf(tw, "  verdict\trefused, %s: %s\n", o.Error.Code, o.Error.Message)
+		} else {
+			fmt.Fprintf(tw, "  verdict\tnothing refuses it\n")
+		}
+	case messages.StatusCompleted:
+		fmt.Fprintf(tw, "  removed\t%s of %s, from %s\n", plural(n, "backend server"), plural(len(o.BackendServers), "instance"), groupsText(o.Groups))
+	default:
+		fmt.Fprintf(tw, "  removed\t%d of %s from every group that held them\n", len(o.Removed), plural(len(o.BackendServers), "instance"))
+		if o.Error != nil {
+			fmt.Fprintf(tw, "  failed\t%s: %s\n", o.Error.Code, o.Error.Message)
+		}
+		switch {
+		case len(o.NotRemoved) > 0:
+			fmt.Fprintf(tw, "  not removed\t%s\n", instancesText(o.NotRemoved))
+		case o.Status == messages.StatusRejected:
+			fmt.Fprintf(tw, "  not removed\t%s\n", instancesText(o.BackendServers))
+		}
+	}
+	if o.Status != messages.StatusCompleted && o.Status != messages.StatusPlanned {
+		return // the groups may not all be known
+	}
+	for _, s := range inNoGroup(o) {
+		where := "is in no VServer group of " + o.RegionID
+		if s.Port != 0 {
+			where = "has port " + strconv.Itoa(s.Port) + " in no VServer group of " + o.RegionID
+		}
+		fmt.Fprintf(tw, "  in no group\t%s %s (already drained: nothing to do)\n", instanceName(messages.BackendServer{ServerID: s.ServerID, Type: s.Type}), where)
+	}
+}
+
 // wouldText says what a planned request would do.
 func wouldText(o messages.Outcome) string {
 	n := len(o.BackendServers)
@@ -198,14 +325,18 @@ func wouldText(o messages.Outcome) string {
 			n += len(g.BackendServers)
 		}
 	}
+	what := plural(n, "backend server")
+	if instanceScope(o) {
+		what += " (of " + plural(len(o.BackendServers), "instance") + ", in " + groupsText(o.Groups) + ")"
+	}
 	var s string
 	switch {
 	case isRestore(o):
-		s = "add back " + plural(n, "backend server") + " at the weights listed"
+		s = "add back " + what + " at the weights listed"
 	case o.Mode == messages.ModeGraceful:
-		s = "set the weight of " + plural(n, "backend server") + " to 0, wait the drain timeout, then remove them"
+		s = "set the weight of " + what + " to 0, wait the drain timeout, then remove them"
 	default:
-		s = "remove " + plural(n, "backend server")
+		s = "remove " + what
 	}
 	if o.Groups != nil && !isRestore(o) && o.VServerGroupID != "" && n < len(o.BackendServers) {
 		s += fmt.Sprintf("; %d of the %d requested are not in the group (nothing to do for them)", len(o.BackendServers)-n, len(o.BackendServers))

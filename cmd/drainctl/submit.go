@@ -214,8 +214,12 @@ func (a *app) reportPublished(req messages.DrainRequest, ack *jetstream.PubAck, 
 	if a.json && !wait {
 		return a.printJSON(p)
 	}
+	noun := "backend server"
+	if req.InstanceScope() {
+		noun = "instance"
+	}
 	line := fmt.Sprintf("published %s: %s to %s (stream %s, sequence %d)",
-		p.RequestID, plural(p.Servers, "backend server"), p.Subject, p.Stream, p.Sequence)
+		p.RequestID, plural(p.Servers, noun), p.Subject, p.Stream, p.Sequence)
 	if p.Duplicate {
 		line += "; a duplicate of the request already published under this id, which is answered once"
 	}

@@ -33,8 +33,22 @@ type waiter struct {
 	done   chan struct{}
 }
 
-// groupRef is a (region, VServer group) a submission's requests go to.
+// groupRef is a (region, VServer group) a submission's requests go to;
+// group is messages.InstancesToken for an instance-scope request (version
+// 2), whose events are on that token and whose progress notes are on the
+// subjects of the groups the worker found.
 type groupRef struct{ region, group string }
+
+func (g groupRef) instances() bool { return g.group == messages.InstancesToken }
+
+// progressSubject is where the worker publishes the progress notes of g's
+// requests: per group, so every group of the region for instance scope.
+func (g groupRef) progressSubject() string {
+	if g.instances() {
+		return messages.ProgressSubject(g.region, ">")
+	}
+	return messages.ProgressSubject(g.region, g.group)
+}
 
 func (g groupRef) String() string { return g.region + "/" + g.group }
 
@@ -43,6 +57,9 @@ func groupsOf(reqs []messages.DrainRequest) []groupRef {
 	var list []groupRef
 	for _, r := range reqs {
 		g := groupRef{r.RegionID, r.VServerGroupID}
+		if r.InstanceScope() {
+			g.group = messages.InstancesToken
+		}
 		if !slices.Contains(list, g) {
 			list = append(list, g)
 		}
@@ -85,7 +102,7 @@ func (a *app) startWaiting(ctx context.Context, nc *nats.Conn, js jetstream.JetS
 		}
 	}
 	for _, g := range groups {
-		sub, err := nc.ChanSubscribe(messages.ProgressSubject(g.region, g.group), progress)
+		sub, err := nc.ChanSubscribe(g.progressSubject(), progress)
 		if err != nil {
 			undo()
 			return nil, failedErrorf("subscribe to progress notes of %s: %w", g, err)
@@ -151,6 +168,31 @@ type part struct {
 	// last is the last progress note with a phase (version 2); its Phase
 	// is empty until one came.
 	last messages.Progress
+	// In instance scope: group is the group of the last note (from its
+	// subject), and total the note's total, which counts (group, server,
+	// port) parts, not the instances named; 0 until a note came.
+	group string
+	total int
+}
+
+// progressGroup is the group token of a progress note's subject
+// slb.drain.progress.<region>.<group>, "" for none.
+func progressGroup(subject string) string {
+	i := strings.LastIndexByte(subject, '.')
+	if i < 0 || !strings.HasPrefix(subject, "slb.drain.progress.") {
+		return ""
+	}
+	return subject[i+1:]
+}
+
+// groupServerCount is how many (group, server, port) an outcome's groups
+// list.
+func groupServerCount(o messages.Outcome) int {
+	n := 0
+	for _, g := range o.Groups {
+		n += len(g.BackendServers)
+	}
+	return n
 }
 
 // wait shows progress until every part has its outcome, then prints the
@@ -167,18 +209,32 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 		}
 	}
 	groups := groupsOf(partRequests(parts))
-	removed := func() int {
-		n := 0
+	// removed and all count backend servers; in instance scope, once its
+	// notes say, (group, server, port) parts.
+	counts := func() (removed, all int) {
 		for _, p := range parts {
-			n += p.removed
+			removed += p.removed
+			if p.total > 0 {
+				all += p.total
+			} else {
+				all += len(p.req.BackendServers)
+			}
 		}
-		return n
+		return removed, all
 	}
 	req0 := parts[0].req
-	view := a.newProgressView(a.stderr, total, activity(req0)+" "+joinGroups(groups), doneWord(req0))
-	// phaseLine is what a part's last phase note says, now.
+	what := activity(req0) + " " + joinGroups(groups)
+	if req0.InstanceScope() {
+		what = activity(req0) + " " + instancesText(req0.BackendServers) + " in " + req0.RegionID
+	}
+	view := a.newProgressView(a.stderr, total, what, doneWord(req0))
+	// phaseLine is what a part's last phase note says, now; in instance
+	// scope, of which group.
 	phaseLine := func(p part) string {
 		line := phaseText(p.last, a.now())
+		if p.group != "" {
+			line = p.group + ": " + line
+		}
 		if len(parts) > 1 {
 			line = p.req.RequestID + ": " + line
 		}
@@ -194,10 +250,57 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 	answer := func(i int, o messages.Outcome) {
 		parts[i].outcome = &o
 		parts[i].removed = removedCount(o)
+		if parts[i].req.InstanceScope() {
+			// Counted as its notes count, in (group, server, port) parts.
+			parts[i].removed = parts[i].last.Removed
+			if o.Status == messages.StatusCompleted {
+				parts[i].removed = groupServerCount(o)
+				parts[i].total = parts[i].removed
+			}
+		}
 		left--
-		view.update(removed(), total)
+		view.update(counts())
 		if len(parts) > 1 {
 			view.note(eventLine(o, false))
+		}
+	}
+	// onProgress shows a progress note of a part still waited for.
+	onProgress := func(m *nats.Msg) {
+		var p messages.Progress
+		if json.Unmarshal(m.Data, &p) != nil {
+			return
+		}
+		i, ok := index[p.RequestID]
+		if !ok || parts[i].outcome != nil {
+			return
+		}
+		if p.Phase == "" { // version 1: a count
+			if p.Removed > parts[i].removed {
+				parts[i].removed = p.Removed
+				view.update(counts())
+			}
+			return
+		}
+		parts[i].removed = max(parts[i].removed, p.Removed)
+		parts[i].last = p
+		if parts[i].req.InstanceScope() {
+			parts[i].group = progressGroup(m.Subject)
+			parts[i].total = p.Total
+		}
+		removed, all := counts()
+		view.phase(phaseLine(parts[i]), removed, all)
+	}
+	// notesFirst shows the notes already received before an outcome is
+	// taken: they were sent before it (but a worker may send the note of
+	// the call that completes a request after its event).
+	notesFirst := func() {
+		for {
+			select {
+			case m := <-w.progress:
+				onProgress(m)
+			default:
+				return
+			}
 		}
 	}
 	for left > 0 {
@@ -222,37 +325,22 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 				err = timeoutErrorf("timed out after %s waiting for the outcome of %s", timeout, joinIDs(waiting))
 			}
 			follow := "--region " + groups[0].region
-			if len(groups) == 1 {
+			if len(groups) == 1 && !groups[0].instances() {
 				follow += " --group " + groups[0].group
 			}
 			return fmt.Errorf("%w\n  it is published and stays queued until a worker answers it: is drainworker running? "+
 				"(drainctl status; follow it with drainctl watch %s)", err, follow)
 		case m := <-w.progress:
-			var p messages.Progress
-			if json.Unmarshal(m.Data, &p) != nil {
-				continue
-			}
-			i, ok := index[p.RequestID]
-			if !ok || parts[i].outcome != nil {
-				continue
-			}
-			if p.Phase == "" { // version 1: a count
-				if p.Removed > parts[i].removed {
-					parts[i].removed = p.Removed
-					view.update(removed(), total)
-				}
-				continue
-			}
-			parts[i].removed = max(parts[i].removed, p.Removed)
-			parts[i].last = p
-			view.phase(phaseLine(parts[i]), removed(), total)
+			onProgress(m)
 		case <-tick:
 			for _, p := range parts {
 				if p.outcome == nil && p.last.Phase == messages.PhaseWaiting {
-					view.phase(phaseLine(p), removed(), total)
+					removed, all := counts()
+					view.phase(phaseLine(p), removed, all)
 				}
 			}
 		case o := <-w.events:
+			notesFirst()
 			i, ok := index[o.RequestID]
 			if !ok || parts[i].outcome != nil {
 				continue
@@ -283,6 +371,7 @@ func (w *waiter) wait(ctx context.Context, parts []part, timeout time.Duration, 
 			if !ok {
 				continue
 			}
+			notesFirst()
 			o := so.outcome
 			i, ok := index[o.RequestID]
 			if !ok || parts[i].outcome != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,20 +30,58 @@ func (a *app) watchCommand() *cobra.Command {
 			"  drainctl watch --region cn-hangzhou --group rsp-cige6j5e7p --since 1h --json",
 		Args: noArgs(""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			subject, err := watchSubject(cmd, o)
+			subjects, err := watchSubjects(cmd, o)
 			if err != nil {
 				return err
 			}
-			return a.watch(cmd.Context(), subject, o)
+			return a.watch(cmd.Context(), subjects, o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.status, "status", "", "only events of this status: completed, failed, rejected or planned (a dry run)")
 	f.StringVar(&o.region, "region", "", "only events of this region id")
-	f.StringVar(&o.group, "group", "", "only events of this VServer group id")
+	f.StringVar(&o.group, "group", "", "only events of this VServer group id (and instance-scope events whose groups include it)")
 	f.DurationVar(&o.since, "since", 0, "first replay the events of this past period, e.g. 1h (default: new events only)")
 	addTimeoutFlag(cmd, &o.timeout, 10*time.Second, "how long to try connecting and subscribing")
 	return cmd
+}
+
+// watchSubjects are the events filters of the flags:
+// slb.drain.event.<status|*>.<region|*>.<group|*>, and with --group also
+// slb.drain.event.<status|*>.<region|*>.instances, the events of
+// instance-scope requests (version 2), of which watch shows those whose
+// groups include the group (watchesEvent).
+func watchSubjects(cmd *cobra.Command, o watchOptions) ([]string, error) {
+	subject, err := watchSubject(cmd, o)
+	if err != nil {
+		return nil, err
+	}
+	list := []string{subject}
+	if o.group != "" && o.group != "unknown" {
+		status, region := "*", "*"
+		if o.status != "" {
+			status = o.status
+		}
+		if o.region != "" {
+			region = o.region
+		}
+		list = append(list, messages.InstancesEventSubject(messages.Status(status), region))
+	}
+	return list, nil
+}
+
+// watchesEvent says whether watch shows o: with --group, an instance-scope
+// event only when its groups include the group.
+func watchesEvent(o messages.Outcome, group string) bool {
+	if group == "" || !instanceScope(o) {
+		return true
+	}
+	for _, g := range o.Groups {
+		if g.VServerGroupID == group {
+			return true
+		}
+	}
+	return false
 }
 
 // watchSubject is the events filter of the flags:
@@ -78,7 +117,9 @@ func watchSubject(cmd *cobra.Command, o watchOptions) (string, error) {
 }
 
 // watch prints events until ctx ends (an interrupt), which is success.
-func (a *app) watch(ctx context.Context, subject string, o watchOptions) error {
+func (a *app) watch(ctx context.Context, subjects []string, o watchOptions) error {
+	subject := strings.Join(subjects, " and ")
+	group := o.group
 	nc, js, err := a.connect(o.timeout)
 	if err != nil {
 		return err
@@ -90,7 +131,7 @@ func (a *app) watch(ctx context.Context, subject string, o watchOptions) error {
 		start = &t
 	}
 	setup, cancel := context.WithTimeout(ctx, o.timeout)
-	cons, err := a.eventConsumer(setup, js, []string{subject}, start)
+	cons, err := a.eventConsumer(setup, js, subjects, start)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -120,7 +161,7 @@ func (a *app) watch(ctx context.Context, subject string, o watchOptions) error {
 			return failedErrorf("follow outcome events %s: %w", subject, err)
 		}
 		o, ok := a.decodeEvent(msg)
-		if !ok {
+		if !ok || !watchesEvent(o, group) {
 			continue
 		}
 		if a.json {
