@@ -53,8 +53,12 @@ func removedCount(o messages.Outcome) int {
 // code and, with withMessage, its message.
 func eventLine(o messages.Outcome, withMessage bool) string {
 	var b strings.Builder
+	noun := "server"
+	if instanceScope(o) {
+		noun = "instance"
+	}
 	fmt.Fprintf(&b, "%s  %-9s  %s  %s/%s  %s", formatTime(o.FinishedAt), o.Status, o.RequestID,
-		o.RegionID, groupToken(o), plural(len(o.BackendServers), "server"))
+		o.RegionID, groupToken(o), plural(len(o.BackendServers), noun))
 	if o.Status == messages.StatusFailed && len(o.Removed) > 0 {
 		fmt.Fprintf(&b, " (%d %s)", len(o.Removed), outcomeDoneWord(o))
 	}
@@ -211,10 +215,14 @@ func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 	instances := instanceScope(o)
 	if instances {
 		ports := "every port"
-		if len(o.BackendServers) > 0 && o.BackendServers[0].Port != 0 {
-			ports = "port " + strconv.Itoa(o.BackendServers[0].Port)
+		names := make([]messages.BackendServer, len(o.BackendServers))
+		for i, s := range o.BackendServers {
+			names[i] = messages.BackendServer{ServerID: s.ServerID, Type: s.Type}
+			if s.Port != 0 {
+				ports = "port " + strconv.Itoa(s.Port) // --port: the same for all
+			}
 		}
-		fmt.Fprintf(tw, "  instances\t%s in %s (instance scope: every group of the region, %s)\n", instancesText(o.BackendServers), o.RegionID, ports)
+		fmt.Fprintf(tw, "  instances\t%s in %s, %s of every group that holds them\n", instancesText(names), o.RegionID, ports)
 	} else {
 		fmt.Fprintf(tw, "  group\t%s/%s\n", o.RegionID, groupToken(o))
 	}
@@ -254,6 +262,9 @@ func writeSummary(w io.Writer, o messages.Outcome, verbose bool) {
 		if !g.RemovedAt.IsZero() {
 			fmt.Fprintf(tw, "  removed at\t%s\n", formatTime(g.RemovedAt))
 		}
+	}
+	if instances {
+		writeInNoGroup(tw, o)
 	}
 	fmt.Fprintf(tw, "  duration\t%s (received %s, finished %s)\n", duration(o), formatTime(o.ReceivedAt), formatTime(o.FinishedAt))
 	fmt.Fprintf(tw, "  api calls\t%d\n", o.Attempts)
@@ -304,8 +315,15 @@ func writeInstancesResult(tw io.Writer, o messages.Outcome) {
 			fmt.Fprintf(tw, "  not removed\t%s\n", instancesText(o.BackendServers))
 		}
 	}
+}
+
+// writeInNoGroup names the instances of a completed or planned
+// instance-scope outcome that no group of the region holds (on the
+// requested port): already drained. (A failed one's groups may not all be
+// known.)
+func writeInNoGroup(tw io.Writer, o messages.Outcome) {
 	if o.Status != messages.StatusCompleted && o.Status != messages.StatusPlanned {
-		return // the groups may not all be known
+		return
 	}
 	for _, s := range inNoGroup(o) {
 		where := "is in no VServer group of " + o.RegionID
@@ -327,7 +345,7 @@ func wouldText(o messages.Outcome) string {
 	}
 	what := plural(n, "backend server")
 	if instanceScope(o) {
-		what += " (of " + plural(len(o.BackendServers), "instance") + ", in " + groupsText(o.Groups) + ")"
+		what += " of " + plural(len(o.BackendServers), "instance") + " in " + groupsText(o.Groups)
 	}
 	var s string
 	switch {
