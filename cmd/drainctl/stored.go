@@ -140,7 +140,7 @@ func knownNote(req messages.DrainRequest, so storedOutcome) string {
 // (another group, other servers), or "" when it is the same drain.
 func differsFrom(req messages.DrainRequest, o messages.Outcome) string {
 	if o.RegionID != req.RegionID || o.VServerGroupID != req.VServerGroupID {
-		return fmt.Sprintf("group %s/%s", o.RegionID, o.VServerGroupID)
+		return fmt.Sprintf("group %s/%s", o.RegionID, groupToken(o))
 	}
 	if o.Status == messages.StatusRejected {
 		return "" // a rejected event may not carry the servers
