@@ -34,7 +34,7 @@ func (w *Worker) dispatch(ctx context.Context) {
 			return
 		}
 		var ok bool
-		if window, ok = w.sched.stillCallable(g, window); !ok {
+		if g, window, ok = w.sched.stillCallable(g, window); !ok {
 			continue
 		}
 		cl := w.sched.take(g, window)

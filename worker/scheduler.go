@@ -441,19 +441,16 @@ func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 	for {
 		s.mu.Lock()
 		now := s.clock.Now()
+		if g, window, ok := s.popBest(now); ok {
+			more := s.anyCallable(now)
+			s.mu.Unlock()
+			if more {
+				s.wake() // pass the baton to another waiting dispatcher
+			}
+			return g, window
+		}
 		var wake time.Time
 		for _, rg := range s.regions {
-			if len(rg.ready) == 0 {
-				continue
-			}
-			if g, window, ok := s.popCallable(rg, now); ok {
-				more := s.anyCallable(now)
-				s.mu.Unlock()
-				if more {
-					s.wake() // pass the baton to another waiting dispatcher
-				}
-				return g, window
-			}
 			for _, g := range rg.ready {
 				if next := s.budget(rg, g.nextOp()).nextWindow(); wake.IsZero() || next.Before(wake) {
 					wake = next
@@ -491,64 +488,68 @@ func (s *scheduler) anyCallable(now time.Time) bool {
 	return false
 }
 
-// popCallable takes the region's fullest ready group whose action's window
-// has room, or the oldest if it has waited a whole window, and counts its
-// call. Called with mu held.
-func (s *scheduler) popCallable(rg *region, now time.Time) (*group, ticket, bool) {
-	best := -1
-	for i, g := range rg.ready {
-		b := s.budget(rg, g.nextOp())
-		if b.available(now) == 0 {
-			continue
-		}
-		if now.Sub(g.readyAt) >= b.quota.Window {
-			best = i // waited a whole window: goes first
-			break
-		}
-		if best < 0 || g.pending() > rg.ready[best].pending() {
-			best = i
+// popBest takes the fullest ready group, of any region, whose action's
+// window has room, or first one that has waited a whole window, and counts
+// its call. Regions are compared, not taken in turn: where the --slb-qps
+// ceiling is what limits, its calls go to the fullest batches, and a region
+// whose quota is spent (by other tools) never takes one from a region
+// whose batches are fuller. Called with mu held.
+func (s *scheduler) popBest(now time.Time) (*group, ticket, bool) {
+	var (
+		bestRegion *region
+		best       = -1
+		overdue    bool
+	)
+	for _, rg := range s.regions {
+		for i, g := range rg.ready {
+			b := s.budget(rg, g.nextOp())
+			if b.available(now) == 0 {
+				continue
+			}
+			late := now.Sub(g.readyAt) >= b.quota.Window // waited a whole window: goes first
+			if best < 0 || (late && !overdue) || (late == overdue && g.pending() > bestRegion.ready[best].pending()) {
+				bestRegion, best, overdue = rg, i, late
+			}
 		}
 	}
 	if best < 0 {
 		return nil, ticket{}, false
 	}
-	g := rg.ready[best]
+	g := bestRegion.ready[best]
 	o := g.nextOp()
-	window, ok := s.budget(rg, o).take(now)
+	window, ok := s.budget(bestRegion, o).take(now)
 	if !ok {
 		return nil, ticket{}, false
 	}
 	window.op = o
-	rg.ready = slices.Delete(rg.ready, best, best+1)
+	bestRegion.ready = slices.Delete(bestRegion.ready, best, best+1)
 	return g, window, true
 }
 
-// stillCallable says whether a popped group's call may still go out, and
-// in which window: while the dispatcher waited for the --slb-qps ceiling,
-// its window may have been found spent (the group goes back to wait) or
-// have ended (the call counts in the new window, if that has room).
-func (s *scheduler) stillCallable(g *group, window ticket) (ticket, bool) {
+// stillCallable is the group whose call goes out now that the dispatcher
+// passed the --slb-qps ceiling, and in which window: the popped group goes
+// back among the ready ones and the best of them is taken again, since
+// while the dispatcher waited a fuller batch may have become ready, or the
+// popped group's window may have been found spent or have ended.
+func (s *scheduler) stillCallable(g *group, window ticket) (*group, ticket, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock.Now()
-	b := s.budgetOf(g, window)
-	b.roll(now)
-	if !b.spent && window.window.Equal(b.start) {
-		return window, true
+	s.putBack(g, window)
+	g, window, ok := s.popBest(s.clock.Now())
+	if !ok {
+		s.wake()
 	}
-	if !window.window.Equal(b.start) {
-		if t, ok := b.take(now); ok {
-			t.op = window.op
-			return t, true
-		}
-	}
-	b.refund(window)
+	return g, window, ok
+}
+
+// putBack returns a popped group's call to its window and the group to its
+// region's ready list. Called with mu held.
+func (s *scheduler) putBack(g *group, window ticket) {
+	s.budgetOf(g, window).refund(window)
 	if g.state == groupReady {
 		rg := s.region(g.key.region)
 		rg.ready = append(rg.ready, g)
 	}
-	s.wake()
-	return ticket{}, false
 }
 
 // unpop puts back a group that pop gave a dispatcher which then could not
@@ -556,11 +557,7 @@ func (s *scheduler) stillCallable(g *group, window ticket) (ticket, bool) {
 func (s *scheduler) unpop(g *group, window ticket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.budgetOf(g, window).refund(window)
-	if g.state == groupReady {
-		rg := s.region(g.key.region)
-		rg.ready = append(rg.ready, g)
-	}
+	s.putBack(g, window)
 }
 
 func (s *scheduler) timerFired(g *group, wake uint64) {

@@ -428,6 +428,24 @@ func TestSchedulerTransitions(t *testing.T) {
 				t.Fatalf("isolated retry carries %v, want its one server", cl.servers)
 			}
 		}},
+		{"the call the ceiling lets out goes to the fullest batch of any region, not to the one popped while it waited", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-thin", time.Hour, server(0))
+			g, window := f.s.pop(canceled) // a dispatcher pops it, then waits for the ceiling
+			meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 99}, Timestamp: f.clock.Now()}
+			full := newRequest(delivery{}, meta, messages.DrainRequest{Version: 1, RequestID: "r-full", RegionID: "cn-beijing",
+				VServerGroupID: "rsp-full", BackendServers: servers(1, 21)}, time.Hour, 0, f.clock.Now())
+			f.ledger.hold(full)
+			f.s.add(full)
+			got, window, ok := f.s.stillCallable(g, window)
+			if !ok || got.key != (groupKey{"cn-beijing", "rsp-full"}) {
+				t.Fatalf("the call goes to %v (ok %v), want cn-beijing/rsp-full", got.key, ok)
+			}
+			if cl := f.s.take(got, window); len(cl.servers) != 20 {
+				t.Errorf("call of %d servers, want 20", len(cl.servers))
+			}
+			f.expectState("rsp-thin", groupReady) // back in line, its place in the window refunded
+		}},
 		{"the service's throttling amid successes is noise: the batch is ready again at once; a run of it backs off", func(f *schedFixture) {
 			f.s.cfg.linger = 0
 			f.request("rsp-n", time.Hour, server(0))
