@@ -116,14 +116,17 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 	if res.err == nil {
 		w.guard.sawAnswer(cl.g.key, res.remaining, w.clock.Now())
 	}
-	progress := w.sched.complete(cl, res)
+	progress, reports := w.sched.answer(cl, res)
+	w.publishProgress(cl, progress)
+	w.sched.emit(reports) // after the notes: a request's last note comes before its event
 	w.madeProgress()
 	if res.err != nil && res.class == retry.Credentials {
 		w.credentialsFailed(cl.g.key, res.err)
 	}
-	if len(progress) == 0 {
-		return
-	}
+}
+
+// publishProgress sends the progress notes of the requests a call advanced.
+func (w *Worker) publishProgress(cl *call, progress []note) {
 	subject := messages.ProgressSubject(cl.g.key.region, cl.g.key.id)
 	for _, n := range progress {
 		if n.wait != nil {

@@ -170,3 +170,38 @@ func TestSchedulerRestore(t *testing.T) {
 		t.Fatalf("outcome %+v, want a completed restore", o)
 	}
 }
+
+// Each group of an event has its own removed_at: when the API's answer
+// showed that group's servers gone. A failed request names the groups it
+// did empty, and only those.
+func TestOutcomeGroupsRemovedAtApart(t *testing.T) {
+	f := newSchedFixture(t, 0)
+	f.s.cfg.linger = 0
+	now := f.clock.Now()
+	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 1}, Timestamp: now}
+	r := newRequest(delivery{}, meta, messages.DrainRequest{Version: messages.Version2, RequestID: "inst", RegionID: "cn-hangzhou",
+		BackendServers: []messages.BackendServer{{ServerID: server(1).ServerID, Type: "ecs"}}}, time.Minute, 0, now)
+	a, b := groupKey{"cn-hangzhou", "rsp-a"}, groupKey{"cn-hangzhou", "rsp-b"}
+	r.setParts([]part{{a, server(1)}, {b, server(1)}})
+	member := []WeightedServer{{server(1), 100}}
+	r.groups = map[groupKey]*GroupInfo{a: {LoadBalancerID: "lb-1", Servers: member}, b: {LoadBalancerID: "lb-1", Servers: member}}
+	f.ledger.hold(r)
+	f.s.add(r)
+	first := f.take()
+	f.s.complete(first, ok("api-1"))
+	emptiedAt := f.clock.Now()
+	f.clock.Advance(time.Second)
+	f.s.complete(f.take(), groupGone())
+	o := f.outcomes()["inst"]
+	if o == nil || o.Status != messages.StatusFailed || len(o.Groups) != 2 {
+		t.Fatalf("outcome %+v, want failed with both groups", o)
+	}
+	for _, g := range o.Groups {
+		switch emptied := g.VServerGroupID == first.g.key.id; {
+		case emptied && !g.RemovedAt.Equal(emptiedAt):
+			t.Errorf("group %s emptied at %s: removed_at %s", g.VServerGroupID, emptiedAt, g.RemovedAt)
+		case !emptied && !g.RemovedAt.IsZero():
+			t.Errorf("group %s refused the call: removed_at %s, want none", g.VServerGroupID, g.RemovedAt)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -41,7 +42,8 @@ type request struct {
 	heapIndex int       // place in the ledger's deadline heap; -1 when not in it
 
 	// Guarded by scheduler.mu.
-	removed   []bool // parallel to parts
+	removed   []bool      // parallel to parts
+	removedAt []time.Time // parallel to parts: when the API's answer showed it gone
 	remaining int
 	apiIDs    []string
 	attempts  int
@@ -58,7 +60,8 @@ type request struct {
 	// (zeroed), then waits drainTimeout from weightZeroAt (phase waiting,
 	// until), then removes them. Guarded by scheduler.mu.
 	drainTimeout time.Duration
-	zeroed       []bool // parallel to parts
+	zeroed       []bool      // parallel to parts
+	zeroedAt     []time.Time // parallel to parts: when the API's answer showed it at weight 0
 	zeroLeft     int
 	weightZeroAt time.Time // the last weight call that set one of them to 0
 	phase        messages.Phase
@@ -142,9 +145,9 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 // setParts sets what the request changes (before the scheduler sees it).
 func (r *request) setParts(parts []part) {
 	r.parts = parts
-	r.removed, r.remaining = make([]bool, len(parts)), len(parts)
+	r.removed, r.removedAt, r.remaining = make([]bool, len(parts)), make([]time.Time, len(parts)), len(parts)
 	if r.graceful() {
-		r.zeroed, r.zeroLeft = make([]bool, len(parts)), len(parts)
+		r.zeroed, r.zeroedAt, r.zeroLeft = make([]bool, len(parts)), make([]time.Time, len(parts)), len(parts)
 	}
 }
 
@@ -220,7 +223,7 @@ func (r *request) targetWeight(o op, i int) int {
 func (r *request) markDone(o op, i int, at time.Time) {
 	if o == opWeight && r.graceful() {
 		if !r.zeroed[i] {
-			r.zeroed[i] = true
+			r.zeroed[i], r.zeroedAt[i] = true, at
 			r.zeroLeft--
 			if at.After(r.weightZeroAt) {
 				r.weightZeroAt = at
@@ -229,7 +232,7 @@ func (r *request) markDone(o op, i int, at time.Time) {
 		return
 	}
 	if !r.removed[i] {
-		r.removed[i] = true
+		r.removed[i], r.removedAt[i] = true, at
 		r.remaining--
 	}
 }
@@ -390,6 +393,7 @@ func (r *request) outcomeV2(o *messages.Outcome, now time.Time) {
 	o.Groups = []messages.Group{}
 	at := map[groupKey]int{} // index in o.Groups
 	all := map[groupKey]bool{}
+	zeroAt, removedAt := map[groupKey]time.Time{}, map[groupKey]time.Time{} // each group's last change the API showed
 	for i, p := range r.parts {
 		gi, ok := at[p.key]
 		if !ok {
@@ -397,12 +401,15 @@ func (r *request) outcomeV2(o *messages.Outcome, now time.Time) {
 			if info := r.groups[p.key]; info != nil {
 				g.LoadBalancerID = info.LoadBalancerID
 			}
-			if r.graceful() {
-				g.WeightZeroAt = r.weightZeroAt
-			}
 			gi = len(o.Groups)
 			at[p.key], all[p.key] = gi, true
 			o.Groups = append(o.Groups, g)
+		}
+		if r.graceful() && r.zeroedAt[i].After(zeroAt[p.key]) {
+			zeroAt[p.key] = r.zeroedAt[i]
+		}
+		if r.removedAt[i].After(removedAt[p.key]) {
+			removedAt[p.key] = r.removedAt[i]
 		}
 		s := p.server
 		if r.restore() {
@@ -424,11 +431,16 @@ func (r *request) outcomeV2(o *messages.Outcome, now time.Time) {
 		o.Groups[gi].BackendServers = append(o.Groups[gi].BackendServers, s)
 		all[p.key] = all[p.key] && r.removed[i]
 	}
-	if o.Status == messages.StatusCompleted && !r.restore() {
-		for key, gi := range at {
-			if all[key] {
-				o.Groups[gi].RemovedAt = now
-			}
+	for key, gi := range at {
+		if r.graceful() {
+			// A server at weight 0 before this delivery has no time of its
+			// own: the wait record's, or the request's last weight call.
+			o.Groups[gi].WeightZeroAt = cmp.Or(zeroAt[key], r.weightZeroAt)
+		}
+		if all[key] && !r.restore() && o.Status != messages.StatusPlanned {
+			// Every server of the group is gone; one gone before any call
+			// (not in the group when it was read) has no time of its own.
+			o.Groups[gi].RemovedAt = cmp.Or(removedAt[key], now)
 		}
 	}
 }

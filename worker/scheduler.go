@@ -727,6 +727,15 @@ func (s *scheduler) topUp(g *group, o op, slots []*slot, keepLive func(*slot) bo
 // (permanent). It returns the progress notes of the requests the call
 // carried; finished requests go to the reporter.
 func (s *scheduler) complete(cl *call, res callResult) []note {
+	progress, reports := s.answer(cl, res)
+	s.emit(reports)
+	return progress
+}
+
+// answer is complete without handing the finished requests on: the caller
+// publishes the progress notes first, so that a request's last note comes
+// before its event.
+func (s *scheduler) answer(cl *call, res callResult) ([]note, []report) {
 	var (
 		reports  []report
 		progress []note
@@ -785,8 +794,7 @@ func (s *scheduler) complete(cl *call, res callResult) []note {
 		s.next(g)
 	}
 	s.mu.Unlock()
-	s.emit(reports)
-	return progress
+	return progress, reports
 }
 
 // shows says whether the API's list of the group's servers after a call of
