@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,4 +206,53 @@ func TestOutcomeGroupsRemovedAtApart(t *testing.T) {
 			t.Errorf("group %s refused the call: removed_at %s, want none", g.VServerGroupID, g.RemovedAt)
 		}
 	}
+}
+
+// A port of the instance that a weight call's answer lists, and that the
+// resolution had not seen, joins the request: its weight goes to 0 too
+// before the wait starts, and the event says the weight it had.
+func TestSchedulerInstancePortFoundByTheWeightAnswer(t *testing.T) {
+	f := newSchedFixture(t, 0)
+	f.s.cfg.linger = 0
+	now := f.clock.Now()
+	wait := time.Second
+	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 1}, Timestamp: now}
+	r := newRequest(delivery{}, meta, messages.DrainRequest{Version: messages.Version2, RequestID: "inst", RegionID: "cn-hangzhou",
+		Mode: messages.ModeGraceful, DrainTimeout: &wait,
+		BackendServers: []messages.BackendServer{{ServerID: server(1).ServerID, Type: "ecs"}}}, time.Minute, 0, now)
+	key := groupKey{"cn-hangzhou", "rsp-i"}
+	r.setParts([]part{{key, server(1)}})
+	r.groups = map[groupKey]*GroupInfo{key: {LoadBalancerID: "lb-1", Servers: []WeightedServer{{server(1), 100}}}}
+	f.ledger.hold(r)
+	f.s.add(r)
+	newPort := server(1)
+	newPort.Port = 8080
+	f.s.complete(f.take(), weightsListed(0, server(1)).with(WeightedServer{newPort, 50}, WeightedServer{server(2), 100}))
+	cl := f.take()
+	if cl.op != opWeight || len(cl.servers) != 1 || cl.servers[0] != newPort {
+		t.Fatalf("next call: %s of %v, want a weight call of %v", cl.op, cl.servers, newPort)
+	}
+	f.s.complete(cl, weightsListed(0, server(1), newPort))
+	f.clock.Advance(wait)
+	cl = f.take()
+	if cl.op != opRemove || len(cl.servers) != 2 {
+		t.Fatalf("after the wait: %s of %v, want the removal of both ports", cl.op, cl.servers)
+	}
+	f.s.complete(cl, ok("api-remove"))
+	o := f.outcomes()["inst"]
+	if o == nil || o.Status != messages.StatusCompleted || len(o.Groups) != 1 || len(o.Groups[0].BackendServers) != 2 {
+		t.Fatalf("outcome %+v, want completed with both ports", o)
+	}
+	if w, _ := o.Groups[0].BackendServers[1].Weight.Get(); w != 50 {
+		t.Errorf("the port found later: weight %d in the event, want the 50 it had", w)
+	}
+	if strings.Contains(fmt.Sprint(o.Groups), server(2).ServerID) {
+		t.Errorf("groups %+v name a server nobody asked for", o.Groups)
+	}
+}
+
+// with adds servers to a call's answer.
+func (res callResult) with(servers ...WeightedServer) callResult {
+	res.remaining = append(res.remaining, servers...)
+	return res
 }

@@ -174,3 +174,47 @@ func TestInstanceScopeDryRunAndGraceful(t *testing.T) {
 		t.Errorf("%d weight calls, want one per group", n)
 	}
 }
+
+// Members that change between the resolution and the removal, behind the
+// worker's back, are handled by the API's answers: a port of the instance
+// added to a group meanwhile is found in the removal's answer and removed
+// too; one removed by someone else meanwhile is simply gone.
+func TestInstanceMembersChangingBehindTheWorkersBack(t *testing.T) {
+	h := newHarness(t, slbsim.Config{})
+	h.sim.CreateGroupOn(testRegion, "lb-c", "rsp-c1", []slbsim.Backend{{ServerID: "i-c", Port: 80, Weight: 40}, {ServerID: "i-stay", Port: 80}})
+	h.sim.CreateGroupOn(testRegion, "lb-c", "rsp-c2", []slbsim.Backend{{ServerID: "i-c", Port: 81}, {ServerID: "i-stay", Port: 81}})
+	h.startWorker(testConfig())
+	g := gracefulReq("inst-changing", "", 2*time.Second, instance("i-c"))
+	g.RegionID = testRegion
+	h.publish(g)
+	waitUntil(t, 10*time.Second, "both weight calls", func() bool {
+		return len(callsOf(h.sim, ActionSetAttribute, "rsp-c1"))+len(callsOf(h.sim, ActionSetAttribute, "rsp-c2")) == 2
+	})
+	// During the wait: another tool adds i-c on port 8080 of rsp-c1 and
+	// takes i-c:81 out of rsp-c2.
+	if err := h.sim.AddBackends(testRegion, "rsp-c1", slbsim.Backend{ServerID: "i-c", Port: 8080, Weight: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.RemoveBackends(testRegion, "rsp-c2", slbsim.Backend{ServerID: "i-c", Port: 81}); err != nil {
+		t.Fatal(err)
+	}
+	o := h.waitOutcomes(20*time.Second, "inst-changing")["inst-changing"]
+	if o.Status != messages.StatusCompleted {
+		t.Fatalf("outcome %+v, want completed", o)
+	}
+	want := map[string][]string{"rsp-c1": {"i-c:80", "i-c:8080"}, "rsp-c2": {"i-c:81"}}
+	if got := groupsOfEvent(o); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("event groups %v, want %v", got, want)
+	}
+	for _, port := range []int{80, 8080} {
+		if holds(t, h.sim, "rsp-c1", "i-c", port) {
+			t.Errorf("rsp-c1 still holds i-c:%d", port)
+		}
+	}
+	if !holds(t, h.sim, "rsp-c1", "i-stay", 80) || !holds(t, h.sim, "rsp-c2", "i-stay", 81) {
+		t.Error("a server nobody asked for was drained")
+	}
+	if n := len(callsOf(h.sim, ActionRemove, "rsp-c1")); n != 2 {
+		t.Errorf("%d remove calls on rsp-c1, want 2: the resolved port, then the one its answer showed", n)
+	}
+}

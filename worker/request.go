@@ -3,6 +3,7 @@ package worker
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,50 @@ func (r *request) setParts(parts []part) {
 	if r.graceful() {
 		r.zeroed, r.zeroedAt, r.zeroLeft = make([]bool, len(parts)), make([]time.Time, len(parts)), len(parts)
 	}
+}
+
+// asksFor is the entry of an instance-scope request that names the
+// server on port sp (its instance, and its port or none); ok is false for
+// a group-scope request, which names its (server, port) pairs exactly.
+func (r *request) asksFor(sp serverPort) (messages.BackendServer, bool) {
+	if !r.req.InstanceScope() {
+		return messages.BackendServer{}, false
+	}
+	for _, s := range r.req.BackendServers {
+		if s.ServerID == sp.id && (s.Port == 0 || s.Port == sp.port) {
+			return s, true
+		}
+	}
+	return messages.BackendServer{}, false
+}
+
+// hasPart says whether r already changes the server on port sp of group key.
+func (r *request) hasPart(key groupKey, sp serverPort) bool {
+	return slices.ContainsFunc(r.parts, func(p part) bool { return p.id() == partKey{key, sp} })
+}
+
+// addPart adds a part the API's answer showed after the request was
+// resolved (the instance on a port of a group it was not on then), with
+// the weight it was listed at; it takes the request's next step from o: a
+// weight call (graceful, before the wait) or its removal. Called with
+// scheduler.mu held. It returns the part's index.
+func (r *request) addPart(p part, weight int, o op) int {
+	r.parts = append(r.parts, p)
+	r.removed, r.removedAt, r.remaining = append(r.removed, false), append(r.removedAt, time.Time{}), r.remaining+1
+	if r.graceful() {
+		// Found by a removal, its weight was not set to 0: it was added
+		// during the wait, and is removed with the rest.
+		zeroed := o == opRemove
+		r.zeroed, r.zeroedAt = append(r.zeroed, zeroed), append(r.zeroedAt, time.Time{})
+		if !zeroed {
+			r.zeroLeft++
+		}
+	}
+	if r.priorWeights == nil {
+		r.priorWeights = map[partKey]int{}
+	}
+	r.priorWeights[p.id()] = weight // what a restore puts back
+	return len(r.parts) - 1
 }
 
 // graceful says whether r is a graceful drain (weight 0, wait, remove).

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -837,6 +838,13 @@ func (s *scheduler) succeeded(cl *call, after []WeightedServer, now time.Time) (
 			}
 		}
 	}
+	if cl.op != opAdd {
+		for _, r := range cl.reqs {
+			if !r.isDecided() {
+				s.joinNewPorts(r, g.key, after, cl.op, now)
+			}
+		}
+	}
 	for _, r := range cl.reqs {
 		if r.isDecided() {
 			continue
@@ -867,6 +875,29 @@ func (s *scheduler) succeeded(cl *call, after []WeightedServer, now time.Time) (
 		}
 	}
 	return reports, progress, notYet
+}
+
+// joinNewPorts adds to an instance-scope request the ports of its
+// instances that the API's answer lists in the group and that it was not
+// on when the request was resolved (added meanwhile, behind the worker's
+// back): "every port of every group that holds it" is what the answer
+// shows, not what an earlier read did. They take the call's next step.
+// Called with mu held.
+func (s *scheduler) joinNewPorts(r *request, key groupKey, listed []WeightedServer, o op, now time.Time) {
+	var idx []int
+	for _, ws := range listed {
+		sp := serverPort{ws.ServerID, ws.Port}
+		asked, ok := r.asksFor(sp)
+		if !ok || r.hasPart(key, sp) {
+			continue
+		}
+		server := messages.BackendServer{ServerID: ws.ServerID, Port: ws.Port, Type: cmp.Or(ws.Type, asked.Type)}
+		idx = append(idx, r.addPart(part{key, server}, ws.Weight, o))
+		s.m.portsFound.Inc()
+	}
+	if len(idx) > 0 {
+		s.enqueue(r, o, idx, now)
+	}
 }
 
 // note is a progress note of a request a call advanced; wait, when the
