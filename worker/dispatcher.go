@@ -84,6 +84,10 @@ func (w *Worker) call(api Remover, cl *call) (callResult, time.Duration) {
 			out, err = api.AddBackendServers(region, group, weighted)
 		}
 		res = callResult{requestID: out.RequestID, remaining: out.Servers}
+	case opCheck:
+		var info GroupInfo
+		info, err = api.DescribeGroup(region, group)
+		res = callResult{requestID: info.RequestID, remaining: info.Servers}
 	}
 	took := time.Since(start)
 	w.m.callsInFlight.Dec()

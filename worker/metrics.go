@@ -26,6 +26,7 @@ type metrics struct {
 	notRemoved            prometheus.Counter
 	quickRetries          prometheus.Counter
 	portsFound            prometheus.Counter
+	riders                prometheus.Counter
 	knownOutcomes         prometheus.Counter
 	outcomeLookupFailures prometheus.Counter
 	activeReplica         prometheus.Gauge
@@ -80,6 +81,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "slbdrain_quick_retries_total", Help: "Calls retried with no backoff: the service's throttling or a 5xx while the region's other calls succeed (noise); the region's quota paces them."}),
 		portsFound: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slbdrain_ports_found_total", Help: "Ports of an instance-scope request's instances that a write call's answer listed and the resolution had not seen (added meanwhile); they join the request."}),
+		riders: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slbdrain_riders_total", Help: "Servers asked to be removed that the group's latest answer showed gone, or its call out carried: sent only in room a call leaves."}),
 		knownOutcomes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slbdrain_known_outcomes_total", Help: "Requests whose id already had a remembered outcome: acked with no call and no event."}),
 		outcomeLookupFailures: prometheus.NewCounter(prometheus.CounterOpts{
@@ -95,7 +98,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.requestsReceived, m.redeliveries, m.outcomes, m.apiCalls, m.apiCallDuration,
 			m.serversPerCall, m.requestLatency, m.callsInFlight, m.heldRequests, m.activeGroups,
 			m.rateLimit, m.publishFailures, m.credentialsFailing, m.consumerPending, m.consumerAckPending,
-			m.quotaShare, m.quotaWindowsSpent, m.notRemoved, m.quickRetries, m.portsFound, m.knownOutcomes, m.outcomeLookupFailures, m.activeReplica, m.bisections, m.outcomeLookupsSkipped)
+			m.quotaShare, m.quotaWindowsSpent, m.notRemoved, m.quickRetries, m.portsFound, m.riders, m.knownOutcomes, m.outcomeLookupFailures, m.activeReplica, m.bisections, m.outcomeLookupsSkipped)
 	}
 	return m
 }

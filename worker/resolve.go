@@ -186,12 +186,13 @@ type readBudgets struct {
 	quotas map[string]Quota
 	m      *metrics
 
-	mu      sync.Mutex
+	// mu is the scheduler's: its checks (opCheck) spend the same reads.
+	mu      *sync.Mutex
 	budgets map[[2]string]*budget
 }
 
-func newReadBudgets(quotas map[string]Quota, m *metrics) *readBudgets {
-	return &readBudgets{quotas: quotas, m: m, budgets: make(map[[2]string]*budget)}
+func newReadBudgets(quotas map[string]Quota, m *metrics, mu *sync.Mutex) *readBudgets {
+	return &readBudgets{quotas: quotas, m: m, mu: mu, budgets: make(map[[2]string]*budget)}
 }
 
 // get is the budget of (region, action), made on first use. Called with mu held.

@@ -3,6 +3,7 @@ package worker
 import (
 	"cmp"
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,23 +35,32 @@ func (s groupState) String() string { return groupStateNames[s] }
 
 type groupKey struct{ region, id string }
 
-// op is the kind of write call a batch makes. A group makes one call at a
-// time, whatever its kind: the API serializes writes on a group.
+// op is the kind of call a batch makes. A group makes one call at a time,
+// whatever its kind: the API serializes writes on a group.
 type op uint8
 
 const (
 	opRemove op = iota // RemoveVServerGroupBackendServers
 	opWeight           // SetVServerGroupAttribute: the slots' weights (0: a graceful drain's first step)
 	opAdd              // AddVServerGroupBackendServers: a restore of servers the group does not hold
+	// opCheck is DescribeVServerGroupAttribute for riders: servers asked to
+	// be removed that the group's latest answer showed gone already, or
+	// that the remove call out then carried (a re-sent hook, a second tool
+	// asking too). Each still needs an answer that comes after its request,
+	// but a write call would remove nothing: riders take the room that
+	// removals leave, and where none comes, one read (on the read quota,
+	// not the scarce write quota) checks them all.
+	opCheck
 	opCount
 )
 
 // opActions are the API actions of the ops, as Alibaba names them in its quotas.
-var opActions = [opCount]string{ActionRemove, ActionSetAttribute, ActionAdd}
+var opActions = [opCount]string{ActionRemove, ActionSetAttribute, ActionAdd, ActionDescribe}
 
 // opOrder is which queue a group serves first: weight calls start the waits
-// of graceful drains, so they go before removals; restores last.
-var opOrder = [opCount]op{opWeight, opRemove, opAdd}
+// of graceful drains, so they go before removals; restores, then checks last
+// (a removal with room checks riders for free).
+var opOrder = [opCount]op{opWeight, opRemove, opAdd, opCheck}
 
 func (o op) String() string { return opActions[o] }
 
@@ -98,6 +108,26 @@ type opQueue struct {
 	index map[serverKey]*slot // queued slots, for folding
 }
 
+// take removes the queue's first n slots and returns them.
+func (q *opQueue) take(n int) []*slot {
+	out := slices.Clone(q.slots[:n])
+	for _, sl := range out {
+		delete(q.index, sl.key())
+	}
+	clear(q.slots[:n])
+	q.slots = q.slots[n:]
+	return out
+}
+
+// put appends a slot, indexed for folding.
+func (q *opQueue) put(sl *slot) {
+	if q.index == nil {
+		q.index = make(map[serverKey]*slot)
+	}
+	q.index[sl.key()] = sl
+	q.slots = append(q.slots, sl)
+}
+
 type group struct {
 	key      groupKey
 	state    groupState
@@ -114,6 +144,45 @@ type group struct {
 	activated   time.Time
 	lastArrival time.Time
 	readyAt     time.Time // when it last became ready
+}
+
+// membership is a group's servers as a successful answer listed them, and when.
+type membership struct {
+	servers map[serverPort]int
+	at      time.Time
+}
+
+// listingTTL is how long a group's membership tells which servers are gone:
+// it only orders calls (a rider is still sent and verified), so it may be
+// old; it is dropped after a while to bound memory.
+const listingTTL = 10 * time.Second
+
+// goneOrGoing says whether the group's latest answer showed the server
+// gone, or the remove call out now carries it. Called with mu held.
+func (s *scheduler) goneOrGoing(g *group, bs messages.BackendServer, now time.Time) bool {
+	sp := serverPort{bs.ServerID, bs.Port}
+	if g.state == groupCalling && g.last != nil && g.last.op == opRemove &&
+		slices.ContainsFunc(g.last.slots, func(sl *slot) bool { return sl.server.ServerID == sp.id && sl.server.Port == sp.port }) {
+		return true
+	}
+	l, ok := s.listings[g.key]
+	if !ok || now.Sub(l.at) > listingTTL {
+		return false
+	}
+	_, listed := l.servers[sp]
+	return !listed
+}
+
+// remember keeps a group's listing from a successful answer. Called with mu held.
+func (s *scheduler) remember(key groupKey, servers map[serverPort]int, now time.Time) {
+	if len(s.listings) >= 4096 {
+		for k, l := range s.listings {
+			if now.Sub(l.at) > listingTTL {
+				delete(s.listings, k)
+			}
+		}
+	}
+	s.listings[key] = membership{servers, now}
 }
 
 // nextOp is the kind of the group's next call: a retry's or an isolated
@@ -225,8 +294,12 @@ type scheduler struct {
 	groups  map[groupKey]*group
 	regions map[string]*region
 	waiting map[groupKey][]*request // graceful drains at weight 0, until their wait ends
-	flush   bool                    // shutting down: no linger
-	callSeq uint64
+	reads   *readBudgets            // the read quotas, the resolver's and the checks'
+	// listings are the groups' servers as their latest answers listed them:
+	// which servers asked for are gone already (riders).
+	listings map[groupKey]membership
+	flush    bool // shutting down: no linger
+	callSeq  uint64
 }
 
 func newScheduler(cfg schedulerConfig, clock Clock, held func() int, arriving func() bool, emit func([]report), m *metrics) *scheduler {
@@ -234,8 +307,11 @@ func newScheduler(cfg schedulerConfig, clock Clock, held func() int, arriving fu
 	if cfg.retryMax == 0 {
 		cfg.retryMax = groupRetryMax
 	}
-	return &scheduler{cfg: cfg, clock: clock, signal: make(chan struct{}, 1), held: held, arriving: arriving, emit: emit, m: m,
-		groups: make(map[groupKey]*group), regions: make(map[string]*region), waiting: make(map[groupKey][]*request)}
+	s := &scheduler{cfg: cfg, clock: clock, signal: make(chan struct{}, 1), held: held, arriving: arriving, emit: emit, m: m,
+		groups: make(map[groupKey]*group), regions: make(map[string]*region), waiting: make(map[groupKey][]*request),
+		listings: make(map[groupKey]membership)}
+	s.reads = newReadBudgets(cfg.quotas, m, &s.mu)
+	return s
 }
 
 // region returns the state of a region, made on first use. Called with mu held.
@@ -251,6 +327,9 @@ func (s *scheduler) region(name string) *region {
 // budget is the region's budget of an op's action, made on first use.
 // Called with mu held.
 func (s *scheduler) budget(rg *region, o op) *budget {
+	if o == opCheck {
+		return s.reads.get(rg.name, opActions[o], s.clock.Now())
+	}
 	if b := rg.budgets[o]; b != nil {
 		return b
 	}
@@ -362,6 +441,17 @@ func (s *scheduler) enqueueOn(key groupKey, r *request, o op, idx []int, now tim
 			continue
 		}
 		bs.Weight = messages.Weight{} // the API's parameter carries the slot's weight
+		if o == opRemove {
+			if sl := g.queues[opCheck].index[k]; sl != nil {
+				sl.waiters = append(sl.waiters, waiter{r, i}) // a rider already
+				continue
+			}
+			if s.goneOrGoing(g, bs, now) {
+				g.queues[opCheck].put(&slot{server: bs, waiters: []waiter{{r, i}}})
+				s.m.riders.Inc()
+				continue
+			}
+		}
 		sl := &slot{server: bs, weight: r.targetWeight(o, i), waiters: []waiter{{r, i}}}
 		q.index[k] = sl
 		q.slots = append(q.slots, sl)
@@ -702,12 +792,35 @@ func (s *scheduler) topUp(g *group, o op, slots []*slot, keepLive func(*slot) bo
 			inBatch[sl.key()] = sl
 		}
 	}
-	q := &g.queues[o]
+	limit := s.cfg.maxBatch
+	if o == opCheck {
+		limit = math.MaxInt // one read lists the whole group
+	}
+	slots = fill(&g.queues[o], slots, inBatch, limit, keepLive)
+	if o == opRemove {
+		slots = fill(&g.queues[opCheck], slots, inBatch, limit, keepLive) // riders, in the room left
+	}
+	return slots
+}
+
+// requeue puts a slot back in the group's remove queue, folding it into
+// one there. Called with mu held.
+func (s *scheduler) requeue(g *group, sl *slot) {
+	q := &g.queues[opRemove]
+	if same := q.index[sl.key()]; same != nil {
+		same.waiters = append(same.waiters, sl.waiters...)
+		return
+	}
+	q.put(sl)
+}
+
+// fill takes slots from q into slots, up to limit, folding those already
+// in the batch.
+func fill(q *opQueue, slots []*slot, inBatch map[serverKey]*slot, limit int, keepLive func(*slot) bool) []*slot {
 	n := 0
-	for n < len(q.slots) && len(slots) < s.cfg.maxBatch {
+	for n < len(q.slots) && len(slots) < limit {
 		sl := q.slots[n]
 		n++
-		delete(q.index, sl.key())
 		if !keepLive(sl) {
 			continue
 		}
@@ -717,8 +830,7 @@ func (s *scheduler) topUp(g *group, o op, slots []*slot, keepLive func(*slot) bo
 		}
 		slots = append(slots, sl)
 	}
-	clear(q.slots[:n])
-	q.slots = q.slots[n:]
+	q.take(n)
 	return slots
 }
 
@@ -770,6 +882,16 @@ func (s *scheduler) answer(cl *call, res callResult) ([]note, []report) {
 	case res.err == nil:
 		var notYet []*slot
 		reports, progress, notYet = s.succeeded(cl, res.remaining, now)
+		if len(notYet) > 0 && cl.op == opCheck {
+			// Riders the group holds after all (added back since): they
+			// are removed like any other.
+			g.last = nil
+			for _, sl := range notYet {
+				s.requeue(g, sl)
+			}
+			s.next(g)
+			break
+		}
 		if len(notYet) > 0 {
 			// The API's answer does not show them changed (yet). Retried
 			// after a backoff, topped up like any retry; their requests fail
@@ -805,7 +927,7 @@ func (s *scheduler) answer(cl *call, res callResult) ([]note, []report) {
 func (o op) shows(sl *slot, listed map[serverPort]int) bool {
 	w, ok := listed[serverPort{sl.server.ServerID, sl.server.Port}]
 	switch o {
-	case opRemove:
+	case opRemove, opCheck:
 		return !ok
 	case opWeight:
 		return (ok && w == sl.weight) || (!ok && sl.weight == 0)
@@ -824,11 +946,12 @@ func (s *scheduler) succeeded(cl *call, after []WeightedServer, now time.Time) (
 	for _, bs := range after {
 		listed[serverPort{bs.ServerID, bs.Port}] = bs.Weight
 	}
+	s.remember(g.key, listed, now)
 	for _, sl := range cl.slots {
 		if !cl.op.shows(sl, listed) {
 			notYet = append(notYet, sl)
 			for _, w := range sl.waiters {
-				w.r.notRemovedSeen = true
+				w.r.notRemovedSeen = w.r.notRemovedSeen || cl.op != opCheck // a read removes nothing
 			}
 			continue
 		}
@@ -892,6 +1015,9 @@ func (s *scheduler) joinNewPorts(r *request, key groupKey, listed []WeightedServ
 			continue
 		}
 		server := messages.BackendServer{ServerID: ws.ServerID, Port: ws.Port, Type: cmp.Or(ws.Type, asked.Type)}
+		if o == opCheck {
+			o = opRemove // a read found it: it is removed
+		}
 		idx = append(idx, r.addPart(part{key, server}, ws.Weight, o))
 		s.m.portsFound.Inc()
 	}

@@ -446,6 +446,58 @@ func TestSchedulerTransitions(t *testing.T) {
 			}
 			f.expectState("rsp-thin", groupReady) // back in line, its place in the window refunded
 		}},
+		{"a server the group's latest answer showed gone rides only in room a call leaves", func(f *schedFixture) {
+			f.s.cfg.linger, f.s.cfg.maxLinger = 0, time.Second
+			f.request("rsp-r", time.Hour, server(0))
+			members := servers(1, 22)
+			f.s.complete(f.take(), weightsListed(100, members...)) // server 0 gone; the group holds 1..21
+			again := f.request("rsp-r", time.Hour, server(0))      // a re-sent hook
+			f.request("rsp-r", time.Hour, servers(1, 21)...)
+			cl := f.take()
+			if len(cl.servers) != 20 || slices.Contains(cl.servers, server(0)) {
+				t.Fatalf("first call %v, want the 20 servers not known gone", cl.servers)
+			}
+			f.s.complete(cl, weightsListed(100, server(21)))
+			f.request("rsp-r", time.Hour, server(21))
+			cl = f.take()
+			if fmt.Sprint(cl.servers) != fmt.Sprint([]messages.BackendServer{server(21), server(0)}) {
+				t.Fatalf("next call %v, want server 21 and the rider in its room", cl.servers)
+			}
+			f.s.complete(cl, weightsListed(100))
+			if o := f.outcomes()[again.req.RequestID]; o == nil || o.Status != messages.StatusCompleted {
+				t.Errorf("the re-sent request: %+v, want completed by an answer after it", o)
+			}
+			if n := testutil.ToFloat64(f.s.m.riders); n != 1 {
+				t.Errorf("%v riders, want 1", n)
+			}
+		}},
+		{"riders with no removal to ride in are checked by one read; one the group holds after all is removed", func(f *schedFixture) {
+			f.s.cfg.linger, f.s.cfg.maxLinger = 0, time.Second
+			f.request("rsp-k", time.Hour, servers(0, 30)...)
+			f.s.complete(f.take(), weightsListed(100, servers(20, 30)...)) // servers 0..19 gone
+			back := f.request("rsp-k", time.Hour, servers(0, 19)...)       // re-sent: riders, all of them
+			cl := f.take()
+			if cl.op != opRemove || len(cl.servers) != 20 {
+				t.Fatalf("call %s of %d servers, want the removal of 20..29 with 10 riders in its room", cl.op, len(cl.servers))
+			}
+			f.s.complete(cl, weightsListed(100))
+			cl = f.take()
+			if cl.op != opCheck || len(cl.servers) != 9 {
+				t.Fatalf("call %s of %d servers, want one check of the 9 riders left", cl.op, len(cl.servers))
+			}
+			if o := f.outcomes()[back.req.RequestID]; o != nil {
+				t.Fatalf("the re-sent request settled before its check: %+v", o)
+			}
+			f.s.complete(cl, weightsListed(100, server(15))) // server 15 was added back since
+			cl = f.take()
+			if cl.op != opRemove || fmt.Sprint(cl.servers) != fmt.Sprint([]messages.BackendServer{server(15)}) {
+				t.Fatalf("after the check: %s of %v, want the removal of server 15", cl.op, cl.servers)
+			}
+			f.s.complete(cl, weightsListed(100))
+			if o := f.outcomes()[back.req.RequestID]; o == nil || o.Status != messages.StatusCompleted || o.Attempts != 3 {
+				t.Errorf("the re-sent request: %+v, want completed after the check and the removal", o)
+			}
+		}},
 		{"the service's throttling amid successes is noise: the batch is ready again at once; a run of it backs off", func(f *schedFixture) {
 			f.s.cfg.linger = 0
 			f.request("rsp-n", time.Hour, server(0))

@@ -88,7 +88,6 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 		allow[i] = regexp.MustCompile(p) // Validate compiled it already
 	}
 	w.guard = newGuard(allow, cfg.MinRemaining, cfg.MaxAckPending)
-	w.reads = newReadBudgets(cfg.Quotas, w.m)
 	w.ledger = newLedger(w.clock, w.m, func(r *request) { w.sched.expire(r) })
 	if w.rep, err = newReporter(nc, w.ledger, w.clock, w.log, w.m, w.madeProgress); err != nil {
 		return nil, err
@@ -101,6 +100,7 @@ func New(cfg Config, nc *nats.Conn, newRemover RemoverFactory, opts ...Option) (
 		policy:    cfg.Retry,
 		quotas:    cfg.Quotas,
 	}, w.clock, w.ledger.len, func() bool { return w.recall.pending.Load()+w.guard.pending.Load() > 0 }, w.rep.publish, w.m)
+	w.reads = w.sched.reads
 	// Burst 1: calls leave evenly spaced under the ceiling.
 	w.ceiling = rate.NewLimiter(rate.Limit(cfg.SLBQPS), 1)
 	w.m.rateLimit.Set(cfg.SLBQPS)

@@ -458,3 +458,27 @@ func TestRejectedEventKeepsToItsSchema(t *testing.T) {
 		}
 	}
 }
+
+// A request for a server that the group's latest answer showed gone (a
+// re-sent hook) completes on a read's answer that comes after it: no second
+// write call, and the event names the read's request id.
+func TestResentRequestIsCheckedByARead(t *testing.T) {
+	h := newHarness(t, slbsim.Config{})
+	servers := h.seedGroup("rsp-resent", 3)
+	h.startWorker(testConfig())
+	h.publish(req("first", "rsp-resent", servers[0]))
+	assertAllCompleted(t, h.waitOutcomes(20*time.Second, "first"))
+	reads := len(callsOf(h.sim, ActionDescribe, "rsp-resent"))
+	h.publish(req("resent", "rsp-resent", servers[0]))
+	o := h.waitOutcomes(20*time.Second, "resent")["resent"]
+	if o.Status != messages.StatusCompleted || len(o.APIRequestIDs) != 1 {
+		t.Fatalf("outcome %+v, want completed on one API answer", o)
+	}
+	if n := len(callsOf(h.sim, ActionRemove, "rsp-resent")); n != 1 {
+		t.Errorf("%d remove calls, want 1: the re-sent request needs no write", n)
+	}
+	checks := callsOf(h.sim, ActionDescribe, "rsp-resent")[reads:]
+	if len(checks) != 1 || checks[0].RequestID != o.APIRequestIDs[0] {
+		t.Errorf("reads after the re-sent request %+v, want the one its event names (%v)", checks, o.APIRequestIDs)
+	}
+}
