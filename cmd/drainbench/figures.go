@@ -153,6 +153,13 @@ func takeoverFigures(_ *plan, _ string, _ *trialResult, f figures) {
 // calls went.
 func burstFigures(p *plan, sys string, res *trialResult, f figures) {
 	f["calls_vs_ideal"] = f["api_calls"] / p.ideal
+	reads := 0
+	for _, c := range res.calls {
+		if c.Action == worker.ActionDescribe {
+			reads++ // the guard's, and the checks of re-sent servers (riders)
+		}
+	}
+	f["reads"] = float64(reads) * p.scale(sys)
 	if sys == sysSlbdrain {
 		perGroup, hot := idealPerGroup(p.wl, 10)
 		f["excess_calls_hot"], f["excess_calls_rest"] = excessCalls(res.calls, perGroup, hot)

@@ -158,11 +158,13 @@ func allScenarios() []scenario {
 				{"msgs_per_s", "req/s", "%.0f"},
 				{"api_calls", "API calls", "%.0f"},
 				{"calls_vs_ideal", "÷ ideal", "%.3f"},
+				{"reads", "reads", "%.0f"},
 				{"servers_per_call", "servers/call", "%.1f"},
 				{"overlaps", "overlaps", "%.0f"},
 				{"dup_events", "dup events", "%.0f"},
 			},
 			notes: []string{
+				"API calls are remove calls (the write quota); reads: DescribeVServerGroupAttribute calls (the read quota), the checks of servers asked for again after their removal (re-sent hooks) among them",
 				"extra calls over the ideal, in the 10 hottest groups / in the others: excess_calls_hot / excess_calls_rest in -json",
 				"overlaps: calls that started while another on the same group was in flight (slbdrain must have none; the naive worker does not serialize per group)",
 			},
