@@ -108,15 +108,13 @@ type opQueue struct {
 	index map[serverKey]*slot // queued slots, for folding
 }
 
-// take removes the queue's first n slots and returns them.
-func (q *opQueue) take(n int) []*slot {
-	out := slices.Clone(q.slots[:n])
-	for _, sl := range out {
+// drop removes the queue's first n slots.
+func (q *opQueue) drop(n int) {
+	for _, sl := range q.slots[:n] {
 		delete(q.index, sl.key())
 	}
 	clear(q.slots[:n])
 	q.slots = q.slots[n:]
-	return out
 }
 
 // put appends a slot, indexed for folding.
@@ -830,7 +828,7 @@ func fill(q *opQueue, slots []*slot, inBatch map[serverKey]*slot, limit int, kee
 		}
 		slots = append(slots, sl)
 	}
-	q.take(n)
+	q.drop(n)
 	return slots
 }
 
@@ -1007,6 +1005,9 @@ func (s *scheduler) succeeded(cl *call, after []WeightedServer, now time.Time) (
 // shows, not what an earlier read did. They take the call's next step.
 // Called with mu held.
 func (s *scheduler) joinNewPorts(r *request, key groupKey, listed []WeightedServer, o op, now time.Time) {
+	if o == opCheck {
+		o = opRemove // a read found it: it is removed
+	}
 	var idx []int
 	for _, ws := range listed {
 		sp := serverPort{ws.ServerID, ws.Port}
@@ -1015,9 +1016,6 @@ func (s *scheduler) joinNewPorts(r *request, key groupKey, listed []WeightedServ
 			continue
 		}
 		server := messages.BackendServer{ServerID: ws.ServerID, Port: ws.Port, Type: cmp.Or(ws.Type, asked.Type)}
-		if o == opCheck {
-			o = opRemove // a read found it: it is removed
-		}
 		idx = append(idx, r.addPart(part{key, server}, ws.Weight, o))
 		s.m.portsFound.Inc()
 	}
