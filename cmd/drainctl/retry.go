@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +23,19 @@ type retryOptions struct {
 	wait      bool
 	timeout   time.Duration
 	verbose   bool
+
+	// Version 2: what a version-2 drain's event does not record, restated.
+	drainTimeout time.Duration
+	force        bool
+}
+
+// retryFilters are the subjects of the events retry looks at: those of
+// failed (failed and rejected) and the dry runs' planned ones, so that the
+// retry of a dry run is refused for what it is rather than not found.
+var retryFilters = []string{
+	messages.EventSubject(messages.StatusFailed, "*", "*"),
+	messages.EventSubject(messages.StatusRejected, "*", "*"),
+	messages.EventSubject(messages.StatusPlanned, "*", "*"),
 }
 
 func (a *app) retryCommand() *cobra.Command {
@@ -33,6 +47,13 @@ func (a *app) retryCommand() *cobra.Command {
 			"removed again, under the id <old>-retry-<n> (the next free n) with reason\n" +
 			"\"retry of <old>: <old reason>\". A rejected request is invalid and is not retried:\n" +
 			"correct it and publish it with drain.\n\n" +
+			"A version-1 request is retried as the same version-1 request. A version-2 drain is retried as a\n" +
+			"version-2 drain of the same mode and scope: in group scope its servers that were not removed, in\n" +
+			"instance scope (no group) its instances that were not removed from every group (with the port\n" +
+			"it named, if any), to slb.drain.request.<region>.instances. Its event does not record\n" +
+			"drain_timeout or force: a graceful retry waits --drain-timeout (default: the worker's) and\n" +
+			"--force lifts the guard. A dry run is not retried (bad usage), nor is a restore (run\n" +
+			"drainctl restore again under a new --request-id).\n\n" +
 			"Exit codes: 0 completed (or published, without --wait), 1 not found or failed again,\n" +
 			"2 bad usage, 3 timed out.",
 		Example: "  drainctl retry asg-42-scalein-0001 --wait",
@@ -46,6 +67,8 @@ func (a *app) retryCommand() *cobra.Command {
 	f.StringVar(&o.requestID, "request-id", "", "id of the new request (default <old>-retry-<n>)")
 	f.StringVar(&o.source, "source", "", "who asks (default: the failed request's source)")
 	f.StringVar(&o.deadline, "deadline", "", "when the worker gives up on the new request: RFC 3339 time or a duration from now")
+	f.DurationVar(&o.drainTimeout, "drain-timeout", 0, "retrying a graceful drain (version 2), the wait at weight 0, 0s..1h (default: the worker's --drain-timeout; the event does not record the failed request's)")
+	f.BoolVar(&o.force, "force", false, "retrying a version-2 drain, lift the worker's --min-remaining guard for the retry (the event does not record whether the failed request did)")
 	a.waitFlags(cmd, &o.wait, &o.timeout, &o.verbose)
 	return cmd
 }
@@ -64,6 +87,9 @@ func (a *app) retry(cmd *cobra.Command, oldID string, o retryOptions) error {
 	deadline, err := parseDeadline(o.deadline, a.now())
 	if err != nil {
 		return err
+	}
+	if cmd.Flags().Changed("drain-timeout") && (o.drainTimeout < 0 || o.drainTimeout > messages.MaxDrainTimeout) {
+		return usageErrorf("--drain-timeout %s: must be 0s..%s", o.drainTimeout, messages.MaxDrainTimeout)
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
@@ -95,18 +121,128 @@ func (a *app) retry(cmd *cobra.Command, oldID string, o retryOptions) error {
 	if cmd.Flags().Changed("source") {
 		req.Source = o.source
 	}
+	if err := retryV2(cmd, old, &req, o); err != nil {
+		return err
+	}
 	if err := req.Validate(); err != nil {
 		return failedErrorf("request %s cannot be retried as %s: %w", oldID, newID, err)
 	}
+	if note := retryNote(old, req, cmd.Flags().Changed("drain-timeout")); note != "" {
+		fmt.Fprintln(a.stderr, "drainctl: note: "+note)
+	}
 	return a.submitOn(ctx, nc, js, submission{reqs: []messages.DrainRequest{req}, wait: o.wait, timeout: timeout, verbose: o.verbose})
 }
+
+// retryV2 makes req, the version-1 retry of old, what old asked for: a
+// version-1 event is left as it is; a version-2 drain's retry is a
+// version-2 drain of the same scope (no group: instance scope, published
+// to the region's instances subject) and mode, with the drain_timeout and
+// force of the flags, as old's event records neither.
+func retryV2(cmd *cobra.Command, old messages.Outcome, req *messages.DrainRequest, o retryOptions) error {
+	timeoutGiven := cmd.Flags().Changed("drain-timeout")
+	if old.Version < messages.Version2 {
+		switch {
+		case timeoutGiven:
+			return usageErrorf("--drain-timeout %s: request %s was a version-1 drain, not a graceful one; "+
+				"for a graceful drain of its servers, publish one with drainctl drain --graceful", o.drainTimeout, old.RequestID)
+		case o.force:
+			return usageErrorf("--force: request %s was a version-1 drain, which has no force; "+
+				"to drain its servers with force, publish a drain with drainctl drain --force", old.RequestID)
+		}
+		return nil
+	}
+	req.Version = messages.Version2
+	req.Action = messages.ActionDrain
+	req.Mode = old.Mode
+	if req.Mode == "" {
+		req.Mode = messages.ModeRemove
+	}
+	if timeoutGiven {
+		if req.Mode != messages.ModeGraceful {
+			return usageErrorf("--drain-timeout %s: request %s was a drain of mode %s, not a graceful one (it is the wait at weight 0 of a graceful drain)",
+				o.drainTimeout, old.RequestID, req.Mode)
+		}
+		d := o.drainTimeout
+		req.DrainTimeout = &d
+	}
+	req.Force = o.force
+	// A drain names no weights (an event's servers have none outside a
+	// restore, which is not retried).
+	servers := make([]messages.BackendServer, len(req.BackendServers))
+	for i, b := range req.BackendServers {
+		b.Weight = messages.Weight{}
+		servers[i] = b
+	}
+	req.BackendServers = servers
+	return nil
+}
+
+// retryNote says what the retry of a version-2 drain does where old's
+// event is silent (drain_timeout, force) and the flags did not say; "" for
+// a version-1 retry or when they did.
+func retryNote(old messages.Outcome, req messages.DrainRequest, timeoutGiven bool) string {
+	if req.Version < messages.Version2 {
+		return ""
+	}
+	var unknown, does, flags []string
+	if req.Mode == messages.ModeGraceful && !timeoutGiven {
+		unknown = append(unknown, "drain_timeout")
+		does = append(does, "waits the worker's --drain-timeout at weight 0")
+		flags = append(flags, "--drain-timeout D")
+	}
+	if !req.Force {
+		unknown = append(unknown, "whether it said force")
+		does = append(does, "keeps the worker's --min-remaining guard")
+		flags = append(flags, "--force")
+	}
+	if len(unknown) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the event of %s does not record %s: %s %s (restate with %s)",
+		old.RequestID, strings.Join(unknown, " or "), req.RequestID, strings.Join(does, " and "), strings.Join(flags, ", "))
+}
+
+// notRetried refuses the retry of what is not a failed drain: a dry run
+// (bad usage: it changed nothing, so there is nothing to try again) and a
+// restore (drainctl restore builds those, from the drain's event).
+func notRetried(old messages.Outcome) error {
+	switch {
+	case old.DryRun || old.Status == messages.StatusPlanned:
+		return usageErrorf("request %s was a dry run (status %s%s): it changed nothing, so there is nothing to retry; "+
+			"to drain its servers, publish the drain itself with drainctl drain, without --dry-run", old.RequestID, old.Status, errorSuffix(old.Error))
+	case old.Action == messages.ActionRestore:
+		drain := "DRAIN_ID"
+		if id := restoredDrain(old); id != "" {
+			drain = id
+		}
+		return failedErrorf("request %s is a restore, not a drain: retry re-publishes failed drains only; "+
+			"to put the servers back, run drainctl restore %s --request-id NEW_ID again (DRAIN_ID: the drain it undoes; "+
+			"a new id, as %s is answered once)", old.RequestID, drain, old.RequestID)
+	}
+	return nil
+}
+
+// restoredDrain is the drain a restore's event names by the id or the
+// reason drainctl restore gives it by default, or "" (the event does not
+// carry restore_of).
+func restoredDrain(o messages.Outcome) string {
+	if m := restoreIDPattern.FindStringSubmatch(o.RequestID); m != nil {
+		return m[1]
+	}
+	if id, ok := strings.CutPrefix(o.Reason, "restore of "); ok && messages.ValidRequestID(id) {
+		return id
+	}
+	return ""
+}
+
+var restoreIDPattern = regexp.MustCompile(`^(.+)-restore(?:-[0-9]+)?$`)
 
 // findRetry finds the last failed or rejected event of oldID and the next
 // free retry id of it.
 func (a *app) findRetry(ctx context.Context, js jetstream.JetStream, oldID string, o retryOptions) (messages.Outcome, string, error) {
 	since := a.now().Add(-o.since)
 	var old *messages.Outcome
-	err := a.replayEvents(ctx, js, failedFilters, since, func(ev messages.Outcome) {
+	err := a.replayEvents(ctx, js, retryFilters, since, func(ev messages.Outcome) {
 		if ev.RequestID == oldID {
 			old = &ev
 		}
@@ -122,11 +258,15 @@ func (a *app) findRetry(ctx context.Context, js jetstream.JetStream, oldID strin
 		return messages.Outcome{}, "", failedErrorf("request %s was rejected%s: it is invalid and cannot be retried as it is; "+
 			"correct it and publish it with drainctl drain under a new request id", oldID, errorSuffix(old.Error))
 	}
+	if err := notRetried(*old); err != nil {
+		return messages.Outcome{}, "", err
+	}
 	if o.requestID != "" {
 		return *old, o.requestID, nil
 	}
-	// Retries go to the same group, after the failure: the ids used so far
-	// are among that group's events since then.
+	// Retries go to the same group (in instance scope, the region's
+	// instances subject), after the failure: the ids used so far are among
+	// that subject's events since then.
 	base, n := retryBase(oldID)
 	next := n + 1
 	after := old.FinishedAt.Add(-clockSkew)
@@ -134,7 +274,8 @@ func (a *app) findRetry(ctx context.Context, js jetstream.JetStream, oldID strin
 		after = since
 	}
 	pattern := regexp.MustCompile("^" + regexp.QuoteMeta(base) + `-retry-([0-9]+)$`)
-	groupEvents := []string{messages.EventSubject("*", old.RegionID, old.VServerGroupID)}
+	token := groupToken(*old)
+	groupEvents := []string{messages.EventSubject("*", old.RegionID, token)}
 	err = a.replayEvents(ctx, js, groupEvents, after, func(ev messages.Outcome) {
 		if m := pattern.FindStringSubmatch(ev.RequestID); m != nil {
 			if n, err := strconv.Atoi(m[1]); err == nil && n >= next {
@@ -146,7 +287,7 @@ func (a *app) findRetry(ctx context.Context, js jetstream.JetStream, oldID strin
 		return messages.Outcome{}, "", err
 	}
 	// A retry still queued has no event yet: its id is taken too.
-	err = queuedRequestIDs(ctx, js, messages.RequestSubject(old.RegionID, old.VServerGroupID), func(id string) {
+	err = queuedRequestIDs(ctx, js, messages.RequestSubject(old.RegionID, token), func(id string) {
 		if m := pattern.FindStringSubmatch(id); m != nil {
 			if n, err := strconv.Atoi(m[1]); err == nil && n >= next {
 				next = n + 1
