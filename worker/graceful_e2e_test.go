@@ -211,3 +211,25 @@ func TestRestorePutsTheWeightsBack(t *testing.T) {
 		t.Errorf("weights %v, want i-back-0 70 and i-back-1 untouched at 60", got)
 	}
 }
+
+// A graceful drain of a server the group already holds at weight 0 (left so
+// by an earlier drain that failed) does not report 0 as the weight to put
+// back: a restore of it would leave the server drained.
+func TestGracefulDrainOfAServerAtWeightZeroReportsNoZeroWeight(t *testing.T) {
+	h := newHarness(t, slbsim.Config{})
+	servers := h.seedGroup("rsp-zero", 3)
+	if err := h.sim.SetWeight(testRegion, "rsp-zero", servers[0].ServerID, servers[0].Port, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.startWorker(testConfig())
+	h.publish(gracefulReq("graceful-zero", "rsp-zero", 0, servers[0], servers[1]))
+	o := h.waitOutcomes(20*time.Second, "graceful-zero")["graceful-zero"]
+	if o.Status != messages.StatusCompleted || len(o.Groups) != 1 {
+		t.Fatalf("outcome %+v, want completed", o)
+	}
+	for _, s := range o.Groups[0].BackendServers {
+		if w, ok := s.Weight.Get(); !ok || w != messages.DefaultWeight {
+			t.Errorf("server %s: weight %d (%v) in the event, want %d", s.ServerID, w, ok, messages.DefaultWeight)
+		}
+	}
+}

@@ -256,3 +256,21 @@ func (res callResult) with(servers ...WeightedServer) callResult {
 	res.remaining = append(res.remaining, servers...)
 	return res
 }
+
+// An instance-scope request that fails before its groups were found (the
+// reads failed) names every instance not removed; once found, an instance
+// in no group is removed already.
+func TestFailedInstanceRequestBeforeResolution(t *testing.T) {
+	now := time.Now()
+	meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 1}, Timestamp: now}
+	r := newRequest(delivery{}, meta, messages.DrainRequest{Version: messages.Version2, RequestID: "inst", RegionID: "cn-hangzhou",
+		BackendServers: []messages.BackendServer{{ServerID: "i-a", Type: "ecs"}}}, time.Minute, 0, now)
+	failure := &messages.Error{Code: messages.CodeDeadlineExceeded, Message: "reads failed"}
+	if o := r.outcome(messages.StatusFailed, failure, now); len(o.NotRemoved) != 1 || len(o.Removed) != 0 {
+		t.Errorf("before resolution: removed %v, not removed %v; want i-a not removed", o.Removed, o.NotRemoved)
+	}
+	r.groups = map[groupKey]*GroupInfo{} // found: no group holds it
+	if o := r.outcome(messages.StatusFailed, failure, now); len(o.Removed) != 1 || len(o.NotRemoved) != 0 {
+		t.Errorf("after resolution: removed %v, not removed %v; want i-a removed (in no group)", o.Removed, o.NotRemoved)
+	}
+}

@@ -313,6 +313,12 @@ func (w *Worker) priorWeights(ctx context.Context, r *request, groups map[groupK
 	prior := map[partKey]int{}
 	for key, info := range groups {
 		for _, s := range info.Servers {
+			if s.Weight == 0 {
+				// At weight 0 before this drain (an earlier one that
+				// failed, another tool): not a weight to put back; the
+				// event says what a restore uses when it knows no better.
+				continue
+			}
 			prior[partKey{key, serverPort{s.ServerID, s.Port}}] = s.Weight
 		}
 	}

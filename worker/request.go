@@ -363,7 +363,9 @@ func (r *request) outcome(status messages.Status, e *messages.Error, now time.Ti
 			}
 		}
 		for _, s := range r.req.BackendServers {
-			if removed, ok := done[named(s)]; ok && removed || !ok && r.req.InstanceScope() {
+			// An instance with no part is in no group, so drained already,
+			// once the groups were found (r.groups); before, nothing is known.
+			if removed, ok := done[named(s)]; ok && removed || !ok && r.req.InstanceScope() && r.groups != nil {
 				o.Removed = append(o.Removed, s)
 			} else {
 				o.NotRemoved = append(o.NotRemoved, s)
