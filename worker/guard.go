@@ -221,7 +221,12 @@ func (w *Worker) judge(ctx context.Context, api Remover, r *request) Remover {
 		weights = w.drainedWeights(ctx, r)
 	}
 	prior, zeroAt := w.priorWeights(ctx, r, groups)
-	w.sched.annotate(func() { r.groups, r.restoreWeights, r.priorWeights, r.weightZeroAt = groups, weights, prior, zeroAt })
+	w.sched.annotate(func() {
+		r.groups, r.restoreWeights, r.priorWeights = groups, weights, prior
+		if r.graceful() {
+			r.weightZeroAt = zeroAt
+		}
+	})
 	var refused *messages.Error
 	if !r.restore() { // a restore adds capacity: nothing to guard
 		for _, key := range sortedKeys(groups) {

@@ -39,7 +39,10 @@ func (w *Worker) intake(msg jetstream.Msg) {
 	}
 	req, decodeErr := messages.Decode(msg.Subject(), msg.Data())
 	r := newRequest(delivery{nc: w.nc, reply: strings.Clone(msg.Reply())}, meta, req, w.cfg.MaxRetry, w.cfg.DrainTimeout, now)
-	r.subject, r.decodeErr, r.redelivered = msg.Subject(), decodeErr, meta.NumDelivered > 1
+	r.redelivered = meta.NumDelivered > 1
+	if decodeErr != nil {
+		r.invalid = &invalidRequest{subject: msg.Subject(), err: decodeErr}
+	}
 	if tid, ok := messages.ParseTraceParent(msg.Headers().Get(messages.TraceParentHeader)); ok {
 		r.traceID = tid
 	}
@@ -63,8 +66,8 @@ func (w *Worker) intake(msg jetstream.Msg) {
 // event at once for an invalid one, else the scheduler.
 func (w *Worker) admit(r *request) {
 	switch {
-	case r.decodeErr != nil:
-		w.reject(r, r.subject, r.decodeErr)
+	case r.invalid != nil:
+		w.reject(r, r.invalid.subject, r.invalid.err)
 	case !r.req.InstanceScope() && !w.guard.allowed(r.req.VServerGroupID):
 		w.failAtOnce(r, &messages.Error{Code: messages.CodeNotAllowed, Message: fmt.Sprintf(
 			"group %s/%s is outside --allow-group %s", r.req.RegionID, r.req.VServerGroupID, w.cfg.AllowGroups)})

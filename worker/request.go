@@ -21,9 +21,8 @@ type request struct {
 	receivedAt time.Time // arrival in the stream: stable across redeliveries
 	deadline   time.Time
 
-	subject   string // the delivery's subject, for a rejected event
-	decodeErr error  // why the request is invalid, if it is
-	traceID   string // of the request's traceparent header, if it had one
+	invalid *invalidRequest // nil for a valid request
+	traceID string          // of the request's traceparent header, if it had one
 	// parts are the (group, backend server) pairs the request changes: its
 	// servers on its group in group scope; in instance scope, what the
 	// resolver found. Set before the scheduler sees the request.
@@ -36,6 +35,11 @@ type request struct {
 	// decided is set once, by whoever settles the request first: the
 	// scheduler (an outcome) or the ledger (handed back to JetStream).
 	decided atomic.Bool
+	// notRemovedSeen (guarded by scheduler.mu): a remove call succeeded
+	// but its answer still listed one of the request's servers; at the
+	// deadline it fails NotRemoved. (Beside decided: packed.)
+	notRemovedSeen bool
+	redelivered    bool // delivered before: a graceful drain may go on from its wait record
 
 	// Guarded by ledger.mu.
 	msg       delivery  // the latest delivery
@@ -50,16 +54,34 @@ type request struct {
 	attempts  int
 	lastCall  uint64 // the call that last counted an attempt, so a call counts once per request
 	inFlight  int    // calls out now that carry the request: its deadline waits for their answer
-	// notRemovedSeen: a remove call succeeded but its answer still listed
-	// one of the request's servers; at the deadline it fails NotRemoved.
-	notRemovedSeen bool
 	// failures are servers the API refused permanently, each found alone
 	// by splitting its call; they count as done, not removed.
 	failures []serverFailure
 
-	// A graceful drain (version 2) first sets its servers' weight to 0
-	// (zeroed), then waits drainTimeout from weightZeroAt (phase waiting,
-	// until), then removes them. Guarded by scheduler.mu.
+	// A graceful drain's state; nil for any other request (most of them:
+	// a held request's size is the worker's memory in a backlog).
+	*gracefulState
+	// priorWeights are a graceful drain's servers' weights before it set
+	// them to 0: read before its weight call, or remembered from an earlier
+	// delivery's (its wait record); nil: those of groups.
+	priorWeights map[partKey]int
+	// restoreWeights are the weights a restore puts back where the request
+	// names none: those of the drain it undoes (restore_of), if known.
+	restoreWeights map[serverPort]int
+}
+
+// invalidRequest is why a delivery could not be decoded, and its subject,
+// for the rejected event.
+type invalidRequest struct {
+	subject string
+	err     error
+}
+
+// gracefulState is what a graceful drain (version 2) adds: it first sets
+// its servers' weight to 0 (zeroed), then waits drainTimeout from
+// weightZeroAt (phase waiting, until), then removes them. Guarded by
+// scheduler.mu.
+type gracefulState struct {
 	drainTimeout time.Duration
 	zeroed       []bool      // parallel to parts
 	zeroedAt     []time.Time // parallel to parts: when the API's answer showed it at weight 0
@@ -68,14 +90,6 @@ type request struct {
 	phase        messages.Phase
 	until        time.Time
 	waitTimer    Timer
-	// priorWeights are a graceful drain's servers' weights before it set
-	// them to 0: read before its weight call, or remembered from an earlier
-	// delivery's (its wait record); nil: those of groups.
-	priorWeights map[partKey]int
-	redelivered  bool
-	// restoreWeights are the weights a restore puts back where the request
-	// names none: those of the drain it undoes (restore_of), if known.
-	restoreWeights map[serverPort]int
 }
 
 // part is one backend server of one group that a request changes.
@@ -123,8 +137,10 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 		lastBeat:   now,
 		heapIndex:  -1,
 	}
+	var wait time.Duration // a graceful drain's wait does not eat into its time to be removed
 	if r.graceful() {
-		r.drainTimeout = req.DrainTimeoutOr(drainTimeout)
+		wait = req.DrainTimeoutOr(drainTimeout)
+		r.gracefulState = &gracefulState{drainTimeout: wait}
 	}
 	if !req.InstanceScope() {
 		key := groupKey{req.RegionID, req.VServerGroupID}
@@ -137,8 +153,7 @@ func newRequest(msg delivery, meta *jetstream.MsgMetadata, req messages.DrainReq
 	if req.Deadline != nil {
 		r.deadline = *req.Deadline
 	} else {
-		// A graceful drain's wait does not eat into its time to be removed.
-		r.deadline = meta.Timestamp.Add(r.drainTimeout + maxRetry)
+		r.deadline = meta.Timestamp.Add(wait + maxRetry)
 	}
 	return r
 }
@@ -307,7 +322,7 @@ func (r *request) failed(i int) bool {
 }
 
 func (r *request) stopWait() {
-	if r.waitTimer != nil {
+	if r.gracefulState != nil && r.waitTimer != nil {
 		r.waitTimer.Stop()
 		r.waitTimer = nil
 	}
