@@ -122,7 +122,7 @@ func (w *Worker) complete(cl *call, res callResult, took time.Duration) {
 	}
 	progress, reports := w.sched.answer(cl, res)
 	w.publishProgress(cl, progress)
-	w.sched.emit(reports) // after the notes: a request's last note comes before its event
+	w.sched.emit(reports) // after this call's notes: those of the requests it finished come before their events
 	w.madeProgress()
 	if res.err != nil && res.class == retry.Credentials {
 		w.credentialsFailed(cl.g.key, res.err)

@@ -212,10 +212,10 @@ func TestRestorePutsTheWeightsBack(t *testing.T) {
 	}
 }
 
-// A graceful drain of a server the group already holds at weight 0 (left so
-// by an earlier drain that failed) does not report 0 as the weight to put
-// back: a restore of it would leave the server drained.
-func TestGracefulDrainOfAServerAtWeightZeroReportsNoZeroWeight(t *testing.T) {
+// A graceful drain of a server the group holds at weight 0 (a standby, or
+// left so on purpose) reports 0 as its weight before the drain: a restore
+// must not send it traffic it never had.
+func TestGracefulDrainOfAServerAtWeightZeroReportsZero(t *testing.T) {
 	h := newHarness(t, slbsim.Config{})
 	servers := h.seedGroup("rsp-zero", 3)
 	if err := h.sim.SetWeight(testRegion, "rsp-zero", servers[0].ServerID, servers[0].Port, 0); err != nil {
@@ -227,9 +227,10 @@ func TestGracefulDrainOfAServerAtWeightZeroReportsNoZeroWeight(t *testing.T) {
 	if o.Status != messages.StatusCompleted || len(o.Groups) != 1 {
 		t.Fatalf("outcome %+v, want completed", o)
 	}
+	want := map[string]int{servers[0].ServerID: 0, servers[1].ServerID: messages.DefaultWeight}
 	for _, s := range o.Groups[0].BackendServers {
-		if w, ok := s.Weight.Get(); !ok || w != messages.DefaultWeight {
-			t.Errorf("server %s: weight %d (%v) in the event, want %d", s.ServerID, w, ok, messages.DefaultWeight)
+		if w, ok := s.Weight.Get(); !ok || w != want[s.ServerID] {
+			t.Errorf("server %s: weight %d (%v) in the event, want %d", s.ServerID, w, ok, want[s.ServerID])
 		}
 	}
 }

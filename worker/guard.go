@@ -318,10 +318,13 @@ func (w *Worker) priorWeights(ctx context.Context, r *request, groups map[groupK
 	prior := map[partKey]int{}
 	for key, info := range groups {
 		for _, s := range info.Servers {
-			if s.Weight == 0 {
-				// At weight 0 before this drain (an earlier one that
-				// failed, another tool): not a weight to put back; the
-				// event says what a restore uses when it knows no better.
+			if s.Weight == 0 && r.redelivered {
+				// A redelivery whose wait record is lost: weight 0 is
+				// likely this request's own earlier delivery's doing, not
+				// a weight to put back; the event says what a restore
+				// uses when it knows no better. (On a first delivery a
+				// server at 0 is a standby or left so on purpose: 0 is
+				// its weight.)
 				continue
 			}
 			prior[partKey{key, serverPort{s.ServerID, s.Port}}] = s.Weight

@@ -3,7 +3,6 @@ package worker
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -165,26 +164,6 @@ func (r *request) setParts(parts []part) {
 	if r.graceful() {
 		r.zeroed, r.zeroedAt, r.zeroLeft = make([]bool, len(parts)), make([]time.Time, len(parts)), len(parts)
 	}
-}
-
-// asksFor is the entry of an instance-scope request that names the
-// server on port sp (its instance, and its port or none); ok is false for
-// a group-scope request, which names its (server, port) pairs exactly.
-func (r *request) asksFor(sp serverPort) (messages.BackendServer, bool) {
-	if !r.req.InstanceScope() {
-		return messages.BackendServer{}, false
-	}
-	for _, s := range r.req.BackendServers {
-		if s.ServerID == sp.id && (s.Port == 0 || s.Port == sp.port) {
-			return s, true
-		}
-	}
-	return messages.BackendServer{}, false
-}
-
-// hasPart says whether r already changes the server on port sp of group key.
-func (r *request) hasPart(key groupKey, sp serverPort) bool {
-	return slices.ContainsFunc(r.parts, func(p part) bool { return p.id() == partKey{key, sp} })
 }
 
 // addPart adds a part the API's answer showed after the request was

@@ -58,9 +58,11 @@ const (
 var opActions = [opCount]string{ActionRemove, ActionSetAttribute, ActionAdd, ActionDescribe}
 
 // opOrder is which queue a group serves first: weight calls start the waits
-// of graceful drains, so they go before removals; restores, then checks last
-// (a removal with room checks riders for free).
-var opOrder = [opCount]op{opWeight, opRemove, opAdd, opCheck}
+// of graceful drains, so they go before removals; checks after removals (a
+// removal with room checks riders for free) and before restores, so that a
+// rider is judged on the group as it was when it came, not after a restore
+// that came later; restores last.
+var opOrder = [opCount]op{opWeight, opRemove, opCheck, opAdd}
 
 func (o op) String() string { return opActions[o] }
 
@@ -142,6 +144,9 @@ type group struct {
 	activated   time.Time
 	lastArrival time.Time
 	readyAt     time.Time // when it last became ready
+	// quickRetries counts the group's calls retried in a row as noise:
+	// one group that keeps failing beside healthy ones backs off after a few.
+	quickRetries int
 }
 
 // membership is a group's servers as a successful answer listed them, and when.
@@ -152,7 +157,7 @@ type membership struct {
 
 // listingTTL is how long a group's membership tells which servers are gone:
 // it only orders calls (a rider is still sent and verified), so it may be
-// old; it is dropped after a while to bound memory.
+// old; expired ones are dropped once a listingTTL, to bound memory.
 const listingTTL = 10 * time.Second
 
 // goneOrGoing says whether the group's latest answer showed the server
@@ -173,12 +178,13 @@ func (s *scheduler) goneOrGoing(g *group, bs messages.BackendServer, now time.Ti
 
 // remember keeps a group's listing from a successful answer. Called with mu held.
 func (s *scheduler) remember(key groupKey, servers map[serverPort]int, now time.Time) {
-	if len(s.listings) >= 4096 {
+	if now.Sub(s.pruned) > listingTTL {
 		for k, l := range s.listings {
 			if now.Sub(l.at) > listingTTL {
 				delete(s.listings, k)
 			}
 		}
+		s.pruned = now
 	}
 	s.listings[key] = membership{servers, now}
 }
@@ -296,7 +302,8 @@ type scheduler struct {
 	// listings are the groups' servers as their latest answers listed them:
 	// which servers asked for are gone already (riders).
 	listings map[groupKey]membership
-	flush    bool // shutting down: no linger
+	pruned   time.Time // when expired listings were last dropped
+	flush    bool      // shutting down: no linger
 	callSeq  uint64
 }
 
@@ -541,8 +548,13 @@ func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 		var wake time.Time
 		for _, rg := range s.regions {
 			for _, g := range rg.ready {
-				if next := s.budget(rg, g.nextOp()).nextWindow(); wake.IsZero() || next.Before(wake) {
-					wake = next
+				for _, o := range [...]op{g.nextOp(), opCheck} {
+					if o == opCheck && len(g.queues[opCheck].slots) == 0 {
+						continue
+					}
+					if next := s.budget(rg, o).nextWindow(); wake.IsZero() || next.Before(wake) {
+						wake = next
+					}
 				}
 			}
 		}
@@ -569,12 +581,29 @@ func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 func (s *scheduler) anyCallable(now time.Time) bool {
 	for _, rg := range s.regions {
 		for _, g := range rg.ready {
-			if s.budget(rg, g.nextOp()).available(now) > 0 {
+			if _, _, ok := s.callableOp(rg, g, now); ok {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// callableOp is the kind of call a ready group may make now: its next
+// kind, if that action's window has room; else a check of its riders, if
+// the read quota has room, so that riders never wait for a spent write
+// quota or behind the group's queued writes. Called with mu held.
+func (s *scheduler) callableOp(rg *region, g *group, now time.Time) (op, *budget, bool) {
+	o := g.nextOp()
+	if b := s.budget(rg, o); b.available(now) > 0 {
+		return o, b, true
+	}
+	if o != opCheck && g.last == nil && len(g.isolated) == 0 && len(g.queues[opCheck].slots) > 0 {
+		if b := s.budget(rg, opCheck); b.available(now) > 0 {
+			return opCheck, b, true
+		}
+	}
+	return o, nil, false
 }
 
 // popBest takes the fullest ready group, of any region, whose action's
@@ -587,26 +616,27 @@ func (s *scheduler) popBest(now time.Time) (*group, ticket, bool) {
 	var (
 		bestRegion *region
 		best       = -1
+		bestOp     op
+		bestBudget *budget
 		overdue    bool
 	)
 	for _, rg := range s.regions {
 		for i, g := range rg.ready {
-			b := s.budget(rg, g.nextOp())
-			if b.available(now) == 0 {
+			o, b, ok := s.callableOp(rg, g, now)
+			if !ok {
 				continue
 			}
 			late := now.Sub(g.readyAt) >= b.quota.Window // waited a whole window: goes first
 			if best < 0 || (late && !overdue) || (late == overdue && g.pending() > bestRegion.ready[best].pending()) {
-				bestRegion, best, overdue = rg, i, late
+				bestRegion, best, bestOp, bestBudget, overdue = rg, i, o, b, late
 			}
 		}
 	}
 	if best < 0 {
 		return nil, ticket{}, false
 	}
-	g := bestRegion.ready[best]
-	o := g.nextOp()
-	window, ok := s.budget(bestRegion, o).take(now)
+	g, o := bestRegion.ready[best], bestOp
+	window, ok := bestBudget.take(now)
 	if !ok {
 		return nil, ticket{}, false
 	}
@@ -624,9 +654,10 @@ func (s *scheduler) stillCallable(g *group, window ticket) (*group, ticket, bool
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.putBack(g, window)
-	g, window, ok := s.popBest(s.clock.Now())
-	if !ok {
-		s.wake()
+	now := s.clock.Now()
+	g, window, ok := s.popBest(now)
+	if !ok || s.anyCallable(now) {
+		s.wake() // the popped group, put back, may be another dispatcher's to call
 	}
 	return g, window, ok
 }
@@ -861,7 +892,7 @@ func (s *scheduler) answer(cl *call, res callResult) ([]note, []report) {
 		// service throttling on its own only backs the group off.
 		budget.answered(now, cl.window, res.err != nil && res.class == retry.Throttled && retry.QuotaSpent(res.err))
 		if reg := s.region(g.key.region); res.err == nil {
-			reg.failStreak = 0
+			reg.failStreak, g.quickRetries = 0, 0
 		} else if res.class == retry.Throttled || res.class == retry.Transient {
 			reg.failStreak++
 		}
@@ -910,6 +941,16 @@ func (s *scheduler) answer(cl *call, res callResult) ([]note, []report) {
 		// Not the requests' fault: the batch waits, ready, until the
 		// credentials work again (dispatchers wait on the gate).
 		s.toReady(g)
+	case cl.op == opCheck:
+		// A read refused says nothing of any one rider: they are removed
+		// instead, as they would have been without the read.
+		g.last = nil
+		for _, sl := range cl.slots {
+			if sl.live() {
+				s.requeue(g, sl)
+			}
+		}
+		s.next(g)
 	default:
 		reports = s.failedPermanently(cl, res, now)
 		s.next(g)
@@ -1005,17 +1046,38 @@ func (s *scheduler) succeeded(cl *call, after []WeightedServer, now time.Time) (
 // shows, not what an earlier read did. They take the call's next step.
 // Called with mu held.
 func (s *scheduler) joinNewPorts(r *request, key groupKey, listed []WeightedServer, o op, now time.Time) {
+	if !r.req.InstanceScope() {
+		return
+	}
 	if o == opCheck {
 		o = opRemove // a read found it: it is removed
 	}
+	asked := make(map[string][]messages.BackendServer, len(r.req.BackendServers)) // instance → its entries
+	for _, bs := range r.req.BackendServers {
+		asked[bs.ServerID] = append(asked[bs.ServerID], bs)
+	}
+	var have map[serverPort]bool // the request's parts on this group, made when needed
 	var idx []int
 	for _, ws := range listed {
-		sp := serverPort{ws.ServerID, ws.Port}
-		asked, ok := r.asksFor(sp)
-		if !ok || r.hasPart(key, sp) {
+		i := slices.IndexFunc(asked[ws.ServerID], func(e messages.BackendServer) bool { return e.Port == 0 || e.Port == ws.Port })
+		if i < 0 {
 			continue
 		}
-		server := messages.BackendServer{ServerID: ws.ServerID, Port: ws.Port, Type: cmp.Or(ws.Type, asked.Type)}
+		entry := asked[ws.ServerID][i]
+		if have == nil {
+			have = map[serverPort]bool{}
+			for _, p := range r.parts {
+				if p.key == key {
+					have[serverPort{p.server.ServerID, p.server.Port}] = true
+				}
+			}
+		}
+		sp := serverPort{ws.ServerID, ws.Port}
+		if have[sp] {
+			continue
+		}
+		have[sp] = true
+		server := messages.BackendServer{ServerID: ws.ServerID, Port: ws.Port, Type: cmp.Or(ws.Type, entry.Type)}
 		idx = append(idx, r.addPart(part{key, server}, ws.Weight, o))
 		s.m.portsFound.Inc()
 	}
@@ -1061,8 +1123,12 @@ func (s *scheduler) isNoise(g *group, res callResult) bool {
 	if res.class == retry.Throttled && retry.QuotaSpent(res.err) {
 		return false // the budget learns the window is spent; the group waits with it
 	}
-	return s.region(g.key.region).failStreak < noiseStreak
+	return s.region(g.key.region).failStreak < noiseStreak && g.quickRetries < maxQuickRetries
 }
+
+// maxQuickRetries is how many times in a row one group's call is retried
+// as noise before it backs off.
+const maxQuickRetries = 2
 
 // noiseStreak is the run of failed answers in a region from which a
 // failure is no longer taken for noise: at 35 % of calls failing at random,
@@ -1071,10 +1137,10 @@ const noiseStreak = 3
 
 // retrySoon: calling → backing off until now, so the batch is ready again at
 // once and waits only for its region's quota, which paces the calls the
-// account allows. A group that keeps drawing noise keeps its place in the
-// fullest-first order; its own backoff is left as it was.
+// account allows; its own backoff is left as it was.
 func (s *scheduler) retrySoon(g *group, now time.Time, reports []report) []report {
 	s.m.quickRetries.Inc()
+	g.quickRetries++
 	g.notBefore = now
 	g.state = groupBackingOff
 	return s.armRetry(g, now, reports)

@@ -498,6 +498,73 @@ func TestSchedulerTransitions(t *testing.T) {
 				t.Errorf("the re-sent request: %+v, want completed after the check and the removal", o)
 			}
 		}},
+		{"riders never wait for a spent write quota: a read checks them", func(f *schedFixture) {
+			f.s.cfg.linger, f.s.cfg.maxLinger = 0, time.Second
+			f.s.cfg.quotas = map[string]Quota{ActionRemove: {Calls: 1, Window: time.Minute}}
+			f.request("rsp-q", time.Hour, servers(0, 3)...)
+			f.s.complete(f.take(), weightsListed(100, servers(3, 6)...)) // the window's one removal
+			rider := f.request("rsp-q", time.Hour, server(0))
+			f.request("rsp-q", time.Hour, server(4)) // a removal, waiting for the next window
+			cl := f.take()
+			if cl.op != opCheck || fmt.Sprint(cl.servers) != fmt.Sprint([]messages.BackendServer{server(0)}) {
+				t.Fatalf("call %s of %v, want a check of the rider while the remove window is spent", cl.op, cl.servers)
+			}
+			f.s.complete(cl, weightsListed(100, servers(3, 6)...))
+			if o := f.outcomes()[rider.req.RequestID]; o == nil || o.Status != messages.StatusCompleted {
+				t.Errorf("rider: %+v, want completed by the read", o)
+			}
+		}},
+		{"a rider is checked before a restore that came after it is added", func(f *schedFixture) {
+			f.s.cfg.linger, f.s.cfg.maxLinger = 0, time.Second
+			f.request("rsp-o", time.Hour, server(0))
+			f.s.complete(f.take(), weightsListed(100, server(1)))
+			rider := f.request("rsp-o", time.Hour, server(0))
+			meta := &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 50}, Timestamp: f.clock.Now()}
+			restore := newRequest(delivery{}, meta, messages.DrainRequest{Version: messages.Version2, RequestID: "restore", RegionID: "cn-hangzhou",
+				VServerGroupID: "rsp-o", Action: messages.ActionRestore, BackendServers: []messages.BackendServer{server(0)}}, time.Hour, 0, f.clock.Now())
+			restore.groups = map[groupKey]*GroupInfo{{"cn-hangzhou", "rsp-o"}: {Servers: []WeightedServer{{server(1), 100}}}}
+			f.ledger.hold(restore)
+			f.s.add(restore)
+			if cl := f.take(); cl.op != opCheck {
+				t.Fatalf("first call %s, want the rider's check before the restore", cl.op)
+			} else {
+				f.s.complete(cl, weightsListed(100, server(1)))
+			}
+			if o := f.outcomes()[rider.req.RequestID]; o == nil || o.Status != messages.StatusCompleted {
+				t.Fatalf("rider: %+v, want completed", o)
+			}
+			if cl := f.take(); cl.op != opAdd {
+				t.Fatalf("then %s, want the restore's add", cl.op)
+			}
+		}},
+		{"a read refused makes its riders removals, not a bisection", func(f *schedFixture) {
+			f.s.cfg.linger, f.s.cfg.maxLinger = 0, time.Second
+			f.request("rsp-p", time.Hour, servers(0, 4)...)
+			f.s.complete(f.take(), weightsListed(100, server(9)))
+			f.request("rsp-p", time.Hour, servers(0, 4)...) // four riders
+			cl := f.take()
+			if cl.op != opCheck || len(cl.servers) != 4 {
+				t.Fatalf("call %s of %d, want one check of the 4 riders", cl.op, len(cl.servers))
+			}
+			f.s.complete(cl, callResult{err: errBadServer, class: retry.Permanent, requestID: "api-bad"})
+			if cl = f.take(); cl.op != opRemove || len(cl.servers) != 4 {
+				t.Fatalf("then %s of %d, want the removal of all 4", cl.op, len(cl.servers))
+			}
+		}},
+		{"one group that keeps failing beside healthy ones backs off after two quick retries", func(f *schedFixture) {
+			f.s.cfg.linger = 0
+			f.request("rsp-sick", time.Hour, server(0))
+			for i := range 3 {
+				f.request("rsp-well", time.Hour, servers(10*i+1, 10*i+4)...) // fuller: goes first
+				f.s.complete(f.take(), ok("api-ok"))                         // the region's calls succeed
+				f.s.complete(f.take(), serviceThrottled())                   // but rsp-sick's do not
+				f.clock.Advance(0)
+			}
+			f.expectState("rsp-sick", groupBackingOff)
+			if n := testutil.ToFloat64(f.s.m.quickRetries); n != 2 {
+				t.Errorf("%v quick retries, want 2", n)
+			}
+		}},
 		{"the service's throttling amid successes is noise: the batch is ready again at once; a run of it backs off", func(f *schedFixture) {
 			f.s.cfg.linger = 0
 			f.request("rsp-n", time.Hour, server(0))
