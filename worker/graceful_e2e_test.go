@@ -91,7 +91,7 @@ func TestGracefulDrainsShareCalls(t *testing.T) {
 	h := newHarness(t, slbsim.Config{})
 	servers := h.seedGroup("rsp-share", 6)
 	cfg := testConfig()
-	cfg.Linger = 50 * time.Millisecond
+	cfg.Linger = 500 * time.Millisecond // both arrive before the weight call leaves, even on a loaded machine
 	h.startWorker(cfg)
 	h.publishAsync([]messages.DrainRequest{
 		withRegion(gracefulReq("share-a", "rsp-share", 300*time.Millisecond, servers[0], servers[1])),

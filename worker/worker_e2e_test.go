@@ -119,7 +119,7 @@ func TestSameServerInSeveralRequestsIsSentOnce(t *testing.T) {
 	h.publish(req("shared-b", "rsp-shared", s[1], s[2]))
 	h.publish(req("shared-c", "rsp-shared", s[1]))
 	cfg := testConfig()
-	cfg.Linger = 50 * time.Millisecond // all three arrive before the call leaves
+	cfg.Linger = 500 * time.Millisecond // all three arrive before the call leaves, even on a loaded machine
 	h.startWorker(cfg)
 
 	outs := h.waitOutcomes(10*time.Second, "shared-a", "shared-b", "shared-c")
