@@ -128,6 +128,16 @@ func (q *opQueue) put(sl *slot) {
 	q.slots = append(q.slots, sl)
 }
 
+// fold adds a slot's waiters to the queue's slot of the same server, or
+// appends the slot when it has none.
+func (q *opQueue) fold(sl *slot) {
+	if same := q.index[sl.key()]; same != nil {
+		same.waiters = append(same.waiters, sl.waiters...)
+		return
+	}
+	q.put(sl)
+}
+
 type group struct {
 	key      groupKey
 	state    groupState
@@ -187,6 +197,13 @@ func (s *scheduler) remember(key groupKey, servers map[serverPort]int, now time.
 		s.pruned = now
 	}
 	s.listings[key] = membership{servers, now}
+}
+
+// canCheck says whether the group may make a check of its riders before
+// its next kind of call: it has riders, and no retry or isolated batch
+// that must go first.
+func (g *group) canCheck() bool {
+	return g.last == nil && len(g.isolated) == 0 && len(g.queues[opCheck].slots) > 0
 }
 
 // nextOp is the kind of the group's next call: a retry's or an isolated
@@ -435,9 +452,6 @@ func (s *scheduler) enqueueOn(key groupKey, r *request, o op, idx []int, now tim
 		s.m.activeGroups.Set(float64(len(s.groups)))
 	}
 	q := &g.queues[o]
-	if q.index == nil {
-		q.index = make(map[serverKey]*slot)
-	}
 	for _, i := range idx {
 		bs := r.parts[i].server
 		k := serverKey{bs.ServerID, bs.Port, bs.Type} // slot.key()
@@ -457,9 +471,7 @@ func (s *scheduler) enqueueOn(key groupKey, r *request, o op, idx []int, now tim
 				continue
 			}
 		}
-		sl := &slot{server: bs, weight: r.targetWeight(o, i), waiters: []waiter{{r, i}}}
-		q.index[k] = sl
-		q.slots = append(q.slots, sl)
+		q.put(&slot{server: bs, weight: r.targetWeight(o, i), waiters: []waiter{{r, i}}})
 	}
 	rg := s.region(key.region)
 	storm := now.Sub(rg.lastArrival) < s.cfg.linger
@@ -549,7 +561,7 @@ func (s *scheduler) pop(ctx context.Context) (*group, ticket) {
 		for _, rg := range s.regions {
 			for _, g := range rg.ready {
 				for _, o := range [...]op{g.nextOp(), opCheck} {
-					if o == opCheck && len(g.queues[opCheck].slots) == 0 {
+					if o == opCheck && !g.canCheck() {
 						continue
 					}
 					if next := s.budget(rg, o).nextWindow(); wake.IsZero() || next.Before(wake) {
@@ -598,7 +610,7 @@ func (s *scheduler) callableOp(rg *region, g *group, now time.Time) (op, *budget
 	if b := s.budget(rg, o); b.available(now) > 0 {
 		return o, b, true
 	}
-	if o != opCheck && g.last == nil && len(g.isolated) == 0 && len(g.queues[opCheck].slots) > 0 {
+	if o != opCheck && g.canCheck() {
 		if b := s.budget(rg, opCheck); b.available(now) > 0 {
 			return opCheck, b, true
 		}
@@ -832,15 +844,17 @@ func (s *scheduler) topUp(g *group, o op, slots []*slot, keepLive func(*slot) bo
 	return slots
 }
 
-// requeue puts a slot back in the group's remove queue, folding it into
-// one there. Called with mu held.
-func (s *scheduler) requeue(g *group, sl *slot) {
-	q := &g.queues[opRemove]
-	if same := q.index[sl.key()]; same != nil {
-		same.waiters = append(same.waiters, sl.waiters...)
-		return
+// toRemovals: calling (a check) → the next state, the check's live slots
+// queued for removal, each folded into the group's slot of its server if
+// it has one. Called with mu held.
+func (s *scheduler) toRemovals(g *group, slots []*slot) {
+	g.last = nil
+	for _, sl := range slots {
+		if sl.live() {
+			g.queues[opRemove].fold(sl)
+		}
 	}
-	q.put(sl)
+	s.next(g)
 }
 
 // fill takes slots from q into slots, up to limit, folding those already
@@ -914,11 +928,7 @@ func (s *scheduler) answer(cl *call, res callResult) ([]note, []report) {
 		if len(notYet) > 0 && cl.op == opCheck {
 			// Riders the group holds after all (added back since): they
 			// are removed like any other.
-			g.last = nil
-			for _, sl := range notYet {
-				s.requeue(g, sl)
-			}
-			s.next(g)
+			s.toRemovals(g, notYet)
 			break
 		}
 		if len(notYet) > 0 {
@@ -944,13 +954,7 @@ func (s *scheduler) answer(cl *call, res callResult) ([]note, []report) {
 	case cl.op == opCheck:
 		// A read refused says nothing of any one rider: they are removed
 		// instead, as they would have been without the read.
-		g.last = nil
-		for _, sl := range cl.slots {
-			if sl.live() {
-				s.requeue(g, sl)
-			}
-		}
-		s.next(g)
+		s.toRemovals(g, cl.slots)
 	default:
 		reports = s.failedPermanently(cl, res, now)
 		s.next(g)
