@@ -124,13 +124,19 @@ func plural(n int, noun string) string {
 const maxListed = 10
 
 func serverList(list []messages.BackendServer) string {
+	return listed(list, messages.BackendServer.String)
+}
+
+// listed spells out up to maxListed entries of list, each as name says,
+// and counts the rest.
+func listed(list []messages.BackendServer, name func(messages.BackendServer) string) string {
 	parts := make([]string, 0, min(len(list), maxListed)+1)
 	for i, s := range list {
 		if i == maxListed {
 			parts = append(parts, "and "+strconv.Itoa(len(list)-maxListed)+" more")
 			break
 		}
-		parts = append(parts, s.String())
+		parts = append(parts, name(s))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -155,17 +161,7 @@ func instanceName(b messages.BackendServer) string {
 }
 
 // instancesText lists the instances of an instance-scope request.
-func instancesText(list []messages.BackendServer) string {
-	parts := make([]string, 0, min(len(list), maxListed)+1)
-	for i, s := range list {
-		if i == maxListed {
-			parts = append(parts, "and "+strconv.Itoa(len(list)-maxListed)+" more")
-			break
-		}
-		parts = append(parts, instanceName(s))
-	}
-	return strings.Join(parts, ", ")
-}
+func instancesText(list []messages.BackendServer) string { return listed(list, instanceName) }
 
 // groupsText is "3 groups on 2 load balancers" for an outcome's groups.
 func groupsText(groups []messages.Group) string {
